@@ -1,0 +1,252 @@
+//! Reading the signals a Datastar request carries.
+//!
+//! The client sends its (non-underscore) signals as a JSON object: in the URL-encoded `datastar`
+//! query parameter for `GET` and `DELETE`, and as the request body for `POST`, `PUT`, `PATCH`
+//! and `QUERY`. Signals are untrusted input, so every failure is an answer, never a panic:
+//!
+//! | problem | status |
+//! | --- | --- |
+//! | not JSON, or JSON that is not an object | 400 Bad Request |
+//! | body over the limit (1 MiB unless [`SignalsLimit`] says otherwise) | 413 Payload Too Large |
+//! | a field of the wrong type, or a required field missing | 422 Unprocessable Entity, naming the field path |
+
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+use http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The default largest signals payload accepted: 1 MiB.
+pub const DEFAULT_LIMIT: usize = 1024 * 1024;
+
+/// The largest signals payload accepted, in bytes. Put it in the request extensions (for
+/// example with `axum::Extension(SignalsLimit(64 * 1024))` as a layer) to change the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalsLimit(pub usize);
+
+/// An axum extractor for a request's signals, as a JSON map (the default) or any `serde` type.
+///
+/// ```
+/// use dstar_runtime::signals::Signals;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Search { query: String, page: u32 }
+///
+/// async fn search(Signals(search): Signals<Search>) -> String {
+///     format!("{} (page {})", search.query, search.page)
+/// }
+/// # let _ = axum::routing::post(search);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Signals<T = Map<String, Value>>(pub T);
+
+/// Why a request's signals could not be read. Its response is the status and a plain-text
+/// message naming the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalsError {
+    status: StatusCode,
+    message: String,
+}
+
+impl SignalsError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        SignalsError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What was wrong, for a person to read.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for SignalsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SignalsError {}
+
+impl IntoResponse for SignalsError {
+    fn into_response(self) -> Response {
+        (self.status, self.message).into_response()
+    }
+}
+
+impl<S, T> FromRequest<S> for Signals<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = SignalsError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = read_raw(req).await?;
+        parse(&raw).map(Signals)
+    }
+}
+
+/// Reads the raw signals JSON of a request (an empty object when there is none), without
+/// parsing it. Useful when the type to parse into is chosen later, as page events do.
+pub async fn read_raw(req: Request) -> Result<Vec<u8>, SignalsError> {
+    let limit = req
+        .extensions()
+        .get::<SignalsLimit>()
+        .map_or(DEFAULT_LIMIT, |l| l.0);
+    if reads_query(req.method()) {
+        let query = req.uri().query().unwrap_or("");
+        let raw = form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "datastar")
+            .map(|(_, value)| value.into_owned().into_bytes());
+        let raw = raw.unwrap_or_else(|| b"{}".to_vec());
+        if raw.len() > limit {
+            return Err(too_large(limit));
+        }
+        return Ok(raw);
+    }
+    let body = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|err| {
+            if is_length_limit(&err) {
+                too_large(limit)
+            } else {
+                SignalsError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the request body: {err}"),
+                )
+            }
+        })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(b"{}".to_vec());
+    }
+    Ok(body.to_vec())
+}
+
+/// Parses raw signals JSON into `T`, with the statuses described in the module docs.
+pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, SignalsError> {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => {
+            return Err(SignalsError::new(
+                StatusCode::BAD_REQUEST,
+                "signals must be a JSON object, got nothing",
+            ));
+        }
+        Some(_) => {
+            let kind = match serde_json::from_slice::<Value>(raw) {
+                Ok(Value::Array(_)) => "an array",
+                Ok(Value::String(_)) => "a string",
+                Ok(Value::Number(_)) => "a number",
+                Ok(Value::Bool(_)) => "a boolean",
+                Ok(Value::Null) => "null",
+                Ok(Value::Object(_)) | Err(_) => "text that is not JSON",
+            };
+            return Err(SignalsError::new(
+                StatusCode::BAD_REQUEST,
+                format!("signals must be a JSON object, got {kind}"),
+            ));
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+    de.end().map_err(|err| {
+        SignalsError::new(
+            StatusCode::BAD_REQUEST,
+            format!("signals are not valid JSON: {err}"),
+        )
+    })?;
+    Ok(value)
+}
+
+fn path_error(err: serde_path_to_error::Error<serde_json::Error>) -> SignalsError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = if path == "." {
+                format!("invalid signals: {inner}")
+            } else {
+                format!("invalid signal `{path}`: {inner}")
+            };
+            SignalsError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+        }
+        _ => SignalsError::new(
+            StatusCode::BAD_REQUEST,
+            format!("signals are not valid JSON: {inner}"),
+        ),
+    }
+}
+
+fn reads_query(method: &Method) -> bool {
+    method == Method::GET || method == Method::DELETE || method == Method::HEAD
+}
+
+fn too_large(limit: usize) -> SignalsError {
+    SignalsError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("signals are larger than the limit of {limit} bytes"),
+    )
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct User {
+        name: String,
+        address: Address,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Address {
+        zip: u32,
+    }
+
+    #[test]
+    fn wrong_type_names_the_field_path() {
+        let err = parse::<User>(br#"{"name":"a","address":{"zip":"x"}}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            err.message().starts_with("invalid signal `address.zip`"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn non_object_is_bad_request() {
+        let err = parse::<Map<String, Value>>(b"[1,2]").unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(err.message(), "signals must be a JSON object, got an array");
+    }
+
+    #[test]
+    fn malformed_json_is_bad_request() {
+        let err = parse::<Map<String, Value>>(b"{\"a\":").unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        let err = parse::<Map<String, Value>>(b"{} trailing").unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
+}

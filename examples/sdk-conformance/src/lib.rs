@@ -1,0 +1,166 @@
+//! The conformance endpoint as a library, so tests can serve it in-process.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use dstar::response::Sse;
+use dstar::signals::Signals;
+use dstar::sse::{ExecuteScript, Mode, Namespace, PatchElements, PatchSignals};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The router serving `GET|POST /test`.
+pub fn app() -> Router {
+    Router::new().route("/test", get(test).post(test))
+}
+
+#[derive(Debug, Deserialize)]
+struct Input {
+    events: Vec<SdkCall>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+enum SdkCall {
+    PatchElements(PatchElementsCall),
+    PatchSignals(PatchSignalsCall),
+    ExecuteScript(ExecuteScriptCall),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Common {
+    event_id: Option<String>,
+    retry_duration: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatchElementsCall {
+    #[serde(flatten)]
+    common: Common,
+    #[serde(default)]
+    elements: String,
+    selector: Option<String>,
+    mode: Option<String>,
+    #[serde(default)]
+    use_view_transition: bool,
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatchSignalsCall {
+    #[serde(flatten)]
+    common: Common,
+    signals: Option<Value>,
+    #[serde(rename = "signals-raw")]
+    signals_raw: Option<String>,
+    #[serde(default)]
+    only_if_missing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecuteScriptCall {
+    #[serde(flatten)]
+    common: Common,
+    script: String,
+    auto_remove: Option<bool>,
+    #[serde(default)]
+    attributes: serde_json::Map<String, Value>,
+}
+
+async fn test(Signals(input): Signals<Input>) -> Result<Sse, (axum::http::StatusCode, String)> {
+    let mut out = Vec::new();
+    for call in &input.events {
+        encode(call, &mut out).map_err(|msg| (axum::http::StatusCode::BAD_REQUEST, msg))?;
+    }
+    Ok(Sse::once(out))
+}
+
+fn encode(call: &SdkCall, out: &mut Vec<u8>) -> Result<(), String> {
+    match call {
+        SdkCall::PatchElements(call) => {
+            let mut event =
+                PatchElements::new(&call.elements).view_transition(call.use_view_transition);
+            if let Some(selector) = &call.selector {
+                event = event.selector(selector);
+            }
+            if let Some(mode) = &call.mode {
+                event = event
+                    .mode(Mode::from_name(mode).ok_or_else(|| format!("unknown mode `{mode}`"))?);
+            }
+            if let Some(namespace) = &call.namespace {
+                event = event.namespace(match namespace.as_str() {
+                    "svg" => Namespace::Svg,
+                    "mathml" => Namespace::MathMl,
+                    _ => Namespace::Html,
+                });
+            }
+            let (id, retry) = common(&call.common);
+            if let Some(id) = id {
+                event = event.id(id);
+            }
+            if let Some(retry) = retry {
+                event = event.retry(retry);
+            }
+            event.write_to(out);
+        }
+        SdkCall::PatchSignals(call) => {
+            let json = match (&call.signals_raw, &call.signals) {
+                (Some(raw), _) => raw.clone(),
+                (None, Some(signals)) => signals.to_string(),
+                (None, None) => {
+                    return Err("patchSignals needs `signals` or `signals-raw`".to_owned());
+                }
+            };
+            let mut event = PatchSignals::raw(&json).only_if_missing(call.only_if_missing);
+            let (id, retry) = common(&call.common);
+            if let Some(id) = id {
+                event = event.id(id);
+            }
+            if let Some(retry) = retry {
+                event = event.retry(retry);
+            }
+            event.write_to(out);
+        }
+        SdkCall::ExecuteScript(call) => {
+            let attributes: Vec<(&str, String)> = call
+                .attributes
+                .iter()
+                .map(|(name, value)| {
+                    let value = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (name.as_str(), value)
+                })
+                .collect();
+            let attributes: Vec<(&str, &str)> = attributes
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            let mut event = ExecuteScript::new(&call.script)
+                .auto_remove(call.auto_remove.unwrap_or(true))
+                .attributes(&attributes);
+            let (id, retry) = common(&call.common);
+            if let Some(id) = id {
+                event = event.id(id);
+            }
+            if let Some(retry) = retry {
+                event = event.retry(retry);
+            }
+            event.write_to(out);
+        }
+    }
+    Ok(())
+}
+
+fn common(common: &Common) -> (Option<&str>, Option<Duration>) {
+    (
+        common.event_id.as_deref(),
+        common.retry_duration.map(Duration::from_millis),
+    )
+}
