@@ -5,8 +5,25 @@
 //! - [`sse`]: the Datastar v1 wire format, encoded in one pass into a byte buffer.
 //! - [`response`]: the `text/event-stream` response type for axum, one-shot or streaming.
 //! - [`signals`]: reading (untrusted) signals from a request.
+//! - [`token`]: HMAC-signed tokens for streams, navigation and CSRF.
+//! - [`template`]: minijinja templates with dstar's action helpers.
+//! - [`page`]: the `Page` trait and what its methods receive.
+//! - [`router`]: the route table and the axum router built from it.
+//! - [`stateless`]: serving stateless pages and their events.
+//! - [`session`]: live pages' session tasks.
+//! - [`pubsub`]: topics live sessions subscribe to.
+//! - [`app`]: configuration and shared services.
 #![deny(missing_docs)]
 
+pub mod app;
+pub mod error;
+pub mod page;
+pub mod pubsub;
 pub mod response;
+pub mod router;
+pub mod session;
 pub mod signals;
 pub mod sse;
+pub mod stateless;
+pub mod template;
+pub mod token;

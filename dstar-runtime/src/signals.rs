@@ -97,12 +97,21 @@ where
 /// Reads the raw signals JSON of a request (an empty object when there is none), without
 /// parsing it. Useful when the type to parse into is chosen later, as page events do.
 pub async fn read_raw(req: Request) -> Result<Vec<u8>, SignalsError> {
-    let limit = req
-        .extensions()
+    let (parts, body) = req.into_parts();
+    read_raw_parts(&parts, body).await
+}
+
+/// Like [`read_raw`], for a request already split into its parts and body.
+pub async fn read_raw_parts(
+    parts: &http::request::Parts,
+    body: axum::body::Body,
+) -> Result<Vec<u8>, SignalsError> {
+    let limit = parts
+        .extensions
         .get::<SignalsLimit>()
         .map_or(DEFAULT_LIMIT, |l| l.0);
-    if reads_query(req.method()) {
-        let query = req.uri().query().unwrap_or("");
+    if reads_query(&parts.method) {
+        let query = parts.uri.query().unwrap_or("");
         let raw = form_urlencoded::parse(query.as_bytes())
             .find(|(key, _)| key == "datastar")
             .map(|(_, value)| value.into_owned().into_bytes());
@@ -112,7 +121,7 @@ pub async fn read_raw(req: Request) -> Result<Vec<u8>, SignalsError> {
         }
         return Ok(raw);
     }
-    let body = axum::body::to_bytes(req.into_body(), limit)
+    let body = axum::body::to_bytes(body, limit)
         .await
         .map_err(|err| {
             if is_length_limit(&err) {

@@ -1,5 +1,101 @@
-//! dstar: server-driven web pages on Datastar and axum.
+//! # dstar
+//!
+//! Server-driven web pages in Rust, on [Datastar](https://data-star.dev) v1 and axum: what
+//! Phoenix LiveView is for Elixir, over plain HTTP and Server-Sent Events.
+//!
+//! A page is one Rust type. `#[dstar::page]` on its `impl` block makes it routable;
+//! [`router!`] lists the pages and returns an `axum::Router`.
+//!
+//! - **Stateless pages**: a GET renders the page; each event is a POST answered by a one-shot
+//!   SSE response of patches. The server keeps nothing per tab.
+//! - **Live pages** (`#[dstar::page("/path", live)]`): each tab gets a session task that owns the
+//!   page state; events go to the task and patches flow down one SSE stream.
+//!
+//! ```no_run
+//! use dstar::{Ctx, Html, Mount, View};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Count {
+//!     count: i64,
+//! }
+//!
+//! struct Counter;
+//!
+//! #[dstar::page("/")]
+//! impl Counter {
+//!     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
+//!         Ok(Counter)
+//!     }
+//!
+//!     fn render(&self, view: &View<'_>) -> dstar::Result<Html> {
+//!         view.render_str(
+//!             r#"<p data-signals:count="0" data-text="$count"></p>
+//!                <button data-on:click="{{ event('increment') }}">+1</button>"#,
+//!             (),
+//!         )
+//!     }
+//!
+//!     #[event]
+//!     async fn increment(&mut self, cx: &mut Ctx<'_>, signals: Count) -> dstar::Result<()> {
+//!         cx.patch_signals(&serde_json::json!({ "count": signals.count + 1 }))
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = dstar::App::builder().build()?;
+//! let router: axum::Router = dstar::router![Counter].into_router(app);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, router).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layers
+//!
+//! - `dstar` (this crate): what users name.
+//! - `dstar-macros`: `#[dstar::page]`, `dstar::templates!`.
+//! - `dstar-runtime`: everything that runs: the SSE wire core, signals, tokens, templates,
+//!   stateless handlers, live sessions, PubSub.
 #![deny(missing_docs)]
 
 #[doc(inline)]
-pub use dstar_runtime::{response, signals, sse};
+pub use dstar_macros::{page, templates};
+
+#[doc(inline)]
+pub use dstar_runtime::{
+    app, error, page as pages, pubsub, response, router as routing, session, signals, sse, template, token,
+};
+
+#[doc(inline)]
+pub use dstar_runtime::app::App;
+#[doc(inline)]
+pub use dstar_runtime::error::{Error, Result};
+#[doc(inline)]
+pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, Route, View};
+#[doc(inline)]
+pub use dstar_runtime::router::Pages;
+#[doc(inline)]
+pub use dstar_runtime::template::Templates;
+
+/// Lists the pages an app serves: `dstar::router![Home, Counter]` is a [`Pages`] table;
+/// `.into_router(app)` checks it (duplicate or overlapping paths are reported with both
+/// source locations) and returns an `axum::Router`.
+#[macro_export]
+macro_rules! router {
+    ($($page:ty),* $(,)?) => {
+        $crate::Pages::new()$(.page::<$page>())*
+    };
+}
+
+/// Not public API: the items `#[dstar::page]` expansions name. They may change at any time.
+#[doc(hidden)]
+pub mod __private {
+    pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, Route, View};
+    pub use dstar_runtime::template::Templates;
+
+    /// The future a generated `Page` method returns.
+    pub use core::future::Future;
+    pub use core::result::Result::{Err, Ok};
+
+    /// Makes `T: DeserializeOwned` failures point at the user's signals type.
+    pub fn assert_signals<T: serde::de::DeserializeOwned>() {}
+}

@@ -1,0 +1,240 @@
+//! The app: configuration and shared services every page request uses.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::pubsub::{LocalPubSub, PubSub};
+use crate::session::{Registry, SessionConfig};
+use crate::template::{DEFAULT_LAYOUT, Engine, Templates};
+use crate::token::Keys;
+
+/// The Datastar client the default layout loads: the pinned v1.0.2 release on its CDN.
+pub const DEFAULT_CLIENT_URL: &str = "https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.2/bundles/datastar.js";
+
+/// The environment variable a signing key is read from when none is configured.
+pub const SECRET_KEY_ENV: &str = "DSTAR_SECRET_KEY";
+
+/// Shared configuration and services: templates, signing keys, app state, PubSub and the live
+/// session registry. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    templates: Engine,
+    keys: Keys,
+    client_url: String,
+    layout: String,
+    state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    pubsub: Arc<dyn PubSub>,
+    sessions: Registry,
+    csrf_ttl: Duration,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("client_url", &self.inner.client_url)
+            .field("layout", &self.inner.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for App {
+    /// An app with no templates but the built-in layout and, in debug builds, a random
+    /// signing key. Release builds need a key: use [`App::builder`].
+    fn default() -> Self {
+        App::builder().build().expect("a default app needs `DSTAR_SECRET_KEY` in release builds")
+    }
+}
+
+impl App {
+    /// Starts configuring an app.
+    pub fn builder() -> AppBuilder {
+        AppBuilder {
+            templates: Templates::new(),
+            keys: None,
+            client_url: DEFAULT_CLIENT_URL.to_owned(),
+            layout: DEFAULT_LAYOUT.to_owned(),
+            state: HashMap::new(),
+            pubsub: None,
+            sessions: SessionConfig::default(),
+            csrf_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+
+    /// App state of type `T`.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T> {
+        self.inner
+            .state
+            .get(&TypeId::of::<T>())
+            .and_then(|boxed| boxed.downcast_ref())
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "no app state of type `{}`: add it with `App::builder().state(...)`",
+                    std::any::type_name::<T>()
+                ))
+            })
+    }
+
+    /// The template engine.
+    pub fn templates(&self) -> &Engine {
+        &self.inner.templates
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// The URL the layout loads the Datastar client from.
+    pub fn client_url(&self) -> &str {
+        &self.inner.client_url
+    }
+
+    /// The default layout template's name.
+    pub fn layout(&self) -> &str {
+        &self.inner.layout
+    }
+
+    /// The PubSub live sessions subscribe through.
+    pub fn pubsub(&self) -> &Arc<dyn PubSub> {
+        &self.inner.pubsub
+    }
+
+    /// The live session registry.
+    pub fn sessions(&self) -> &Registry {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn csrf_ttl(&self) -> Duration {
+        self.inner.csrf_ttl
+    }
+}
+
+/// Configures an [`App`].
+#[must_use]
+pub struct AppBuilder {
+    templates: Templates,
+    keys: Option<Keys>,
+    client_url: String,
+    layout: String,
+    state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    pubsub: Option<Arc<dyn PubSub>>,
+    sessions: SessionConfig,
+    csrf_ttl: Duration,
+}
+
+impl fmt::Debug for AppBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppBuilder").field("templates", &self.templates).finish_non_exhaustive()
+    }
+}
+
+impl AppBuilder {
+    /// Where templates come from (see `dstar::templates!`).
+    pub fn templates(mut self, templates: Templates) -> Self {
+        self.templates = templates;
+        self
+    }
+
+    /// The secret tokens are signed with. Without one, `DSTAR_SECRET_KEY` is read; without
+    /// that, debug builds use a random key and release builds refuse to build.
+    pub fn secret_key(mut self, secret: &[u8]) -> Self {
+        self.keys = Some(Keys::new(secret));
+        self
+    }
+
+    /// The full key set, for rotation (`Keys::new(new).with_previous(old)`).
+    pub fn keys(mut self, keys: Keys) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Loads the Datastar client from `url` instead of the CDN (for example a copy the app
+    /// serves itself).
+    pub fn client_url(mut self, url: impl Into<String>) -> Self {
+        self.client_url = url.into();
+        self
+    }
+
+    /// The layout template every page is wrapped in, unless the page names its own. It gets
+    /// `title`, `head` (the client script tag, to put in `<head>`) and `body` (the page root).
+    pub fn layout(mut self, template: impl Into<String>) -> Self {
+        self.layout = template.into();
+        self
+    }
+
+    /// Adds app state that pages read with `state::<T>()`. One value per type.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(TypeId::of::<T>(), Box::new(value));
+        self
+    }
+
+    /// Replaces the in-process PubSub (for example with a multi-node backend).
+    pub fn pubsub(mut self, pubsub: Arc<dyn PubSub>) -> Self {
+        self.pubsub = Some(pubsub);
+        self
+    }
+
+    /// Live session settings: cap, deadlines, heartbeat.
+    pub fn sessions(mut self, config: SessionConfig) -> Self {
+        self.sessions = config;
+        self
+    }
+
+    /// How long an event (CSRF) token of a stateless page stays valid. Default 12 hours.
+    pub fn csrf_ttl(mut self, ttl: Duration) -> Self {
+        self.csrf_ttl = ttl;
+        self
+    }
+
+    /// Builds the app. Fails in release builds when no signing key is configured.
+    pub fn build(self) -> std::result::Result<App, ConfigError> {
+        let keys = match self.keys {
+            Some(keys) => keys,
+            None => match std::env::var(SECRET_KEY_ENV) {
+                Ok(secret) if !secret.is_empty() => Keys::new(secret.as_bytes()),
+                _ if cfg!(debug_assertions) => Keys::random(),
+                _ => return Err(ConfigError::MissingSecretKey),
+            },
+        };
+        Ok(App {
+            inner: Arc::new(Inner {
+                templates: self.templates.build(),
+                keys,
+                client_url: self.client_url,
+                layout: self.layout,
+                state: self.state,
+                pubsub: self.pubsub.unwrap_or_else(|| Arc::new(LocalPubSub::default())),
+                sessions: Registry::new(self.sessions),
+                csrf_ttl: self.csrf_ttl,
+            }),
+        })
+    }
+}
+
+/// The app's configuration is incomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A release build has no signing key.
+    MissingSecretKey,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MissingSecretKey => write!(
+                f,
+                "no signing key: set `{SECRET_KEY_ENV}` or call `App::builder().secret_key(...)` (release builds do not make one up)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,497 @@
+//! Pages: the [`Page`] trait `#[dstar::page]` implements, and the values a page's methods get.
+//!
+//! A page's life:
+//!
+//! 1. [`Page::mount`] builds the page state from the request ([`Mount`]: path parameters, query,
+//!    headers, app state). It is also where authorization belongs: it runs again for every full
+//!    load and every soft navigation, so a check there cannot be skipped.
+//! 2. [`Page::render`] turns the state into the page body ([`View`]).
+//! 3. [`Page::event`] runs an event handler with the event's signals ([`Event`]); the handler
+//!    queues patches through [`Ctx`].
+//! 4. Live pages also get [`Page::info`] for messages ([`Message`]) and [`Page::terminate`] when
+//!    the session ends.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use minijinja::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::sse::{ConsoleLevel, ExecuteScript, Mode, PatchElements, PatchSignals};
+
+/// The id of the element every page body is rendered into.
+pub const ROOT_ID: &str = "dstar-root";
+
+/// A page's compile-time route entry, written by `#[dstar::page]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// The page type's name.
+    pub name: &'static str,
+    /// The path pattern, with `{param}` segments and an optional final `{*rest}`.
+    pub path: &'static str,
+    /// Whether the page is live (a session task per tab) or stateless.
+    pub live: bool,
+    /// The session group: live pages of one group soft-navigate within one session.
+    pub group: &'static str,
+    /// The template `View::render` uses, if the page names one.
+    pub template: Option<&'static str>,
+    /// The layout wrapping the page, if it overrides the app's.
+    pub layout: Option<&'static str>,
+    /// The document title, if the page sets a fixed one.
+    pub title: Option<&'static str>,
+    /// The names of the page's events.
+    pub events: &'static [&'static str],
+    /// Where the page was declared.
+    pub file: &'static str,
+    /// The line of the declaration.
+    pub line: u32,
+}
+
+/// A routable page. Implemented by `#[dstar::page]`; see its docs for the methods it expects.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a dstar page",
+    label = "not a page",
+    note = "add `#[dstar::page(\"/path\")]` to the `impl {Self}` block that has `mount` and `render`"
+)]
+pub trait Page: Sized + Send + 'static {
+    /// Where and how the page is served.
+    const ROUTE: Route;
+
+    /// Builds the page state for a request.
+    fn mount(mount: &mut Mount<'_>) -> impl Future<Output = Result<Self>> + Send;
+
+    /// Renders the page body.
+    fn render(&self, view: &View<'_>) -> Result<Html>;
+
+    /// Runs the handler for `event`. Unknown names answer 404 through [`Event::unknown`].
+    fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> impl Future<Output = Result<()>> + Send;
+
+    /// Handles a message sent to a live page's session.
+    fn info(&mut self, message: Message, cx: &mut Ctx<'_>) -> impl Future<Output = Result<()>> + Send {
+        let _ = (message, cx);
+        async { Ok(()) }
+    }
+
+    /// Runs once when a live page's session ends (or the page is navigated away from).
+    fn terminate(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Rendered HTML that is not escaped again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Html(pub String);
+
+impl From<String> for Html {
+    fn from(html: String) -> Self {
+        Html(html)
+    }
+}
+
+impl From<&str> for Html {
+    fn from(html: &str) -> Self {
+        Html(html.to_owned())
+    }
+}
+
+/// What a page knows about the request that mounts it.
+pub struct Mount<'a> {
+    pub(crate) app: &'a App,
+    pub(crate) parts: &'a http::request::Parts,
+    pub(crate) path: &'a str,
+    pub(crate) query: &'a str,
+    pub(crate) params: &'a [(&'a str, String)],
+    pub(crate) session: Option<crate::session::SessionHandle>,
+    pub(crate) subscriptions: Vec<String>,
+    pub(crate) title: Option<String>,
+}
+
+impl fmt::Debug for Mount<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mount")
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Mount<'a> {
+    /// A path parameter (`{id}` in `/users/{id}`), percent-decoded.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// A path parameter parsed as `T`; a missing or unparsable one answers 404.
+    pub fn param_as<T: std::str::FromStr>(&self, name: &str) -> Result<T> {
+        self.param(name)
+            .and_then(|value| value.parse().ok())
+            .ok_or_else(|| Error::not_found(format!("no page at `{}`", self.path)))
+    }
+
+    /// The request path.
+    pub fn path(&self) -> &str {
+        self.path
+    }
+
+    /// The raw query string (without `?`).
+    pub fn query(&self) -> &str {
+        self.query
+    }
+
+    /// One query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+
+    /// The query string as a `serde` type; a mismatch answers 400 naming the problem.
+    pub fn query_as<T: DeserializeOwned>(&self) -> Result<T> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(self.query.as_bytes()).into_owned().collect();
+        let map: serde_json::Map<String, serde_json::Value> =
+            pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|err| Error::bad_request(format!("invalid query string: {err}")))
+    }
+
+    /// The request's method, URI, headers and extensions (for the full-page load; for a soft
+    /// navigation, those of the navigation request with the target's URI).
+    pub fn parts(&self) -> &http::request::Parts {
+        self.parts
+    }
+
+    /// A request header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.parts.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// App state registered with `App::builder().state(...)`.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&'a T> {
+        self.app.state::<T>()
+    }
+
+    /// Subscribes a live page's session to a PubSub topic; its messages reach [`Page::info`].
+    /// On a stateless page this does nothing.
+    pub fn subscribe(&mut self, topic: impl Into<String>) {
+        self.subscriptions.push(topic.into());
+    }
+
+    /// The running session, on a live page (to hand to other code that sends it messages).
+    pub fn session(&self) -> Option<&crate::session::SessionHandle> {
+        self.session.as_ref()
+    }
+
+    /// Sets the document title for this page.
+    pub fn set_title(&mut self, title: impl Into<String>) {
+        self.title = Some(title.into());
+    }
+}
+
+/// Renders a page's templates. Every template rendered through a view can use the page helpers
+/// (`event(...)` and friends).
+pub struct View<'a> {
+    pub(crate) app: &'a App,
+    pub(crate) route: &'static Route,
+    pub(crate) page: Value,
+}
+
+impl fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("View").field("page", &self.route.name).finish_non_exhaustive()
+    }
+}
+
+impl View<'_> {
+    /// Renders the page's own template (`template = "..."` in `#[dstar::page]`) with `ctx`.
+    pub fn render<S: Serialize>(&self, ctx: S) -> Result<Html> {
+        let name = self.route.template.ok_or_else(|| {
+            Error::internal(format!(
+                "`{}` has no template: add `template = \"name.html\"` to `#[dstar::page]` or call `render_template`",
+                self.route.name
+            ))
+        })?;
+        self.render_template(name, ctx)
+    }
+
+    /// Renders template `name` with `ctx`.
+    pub fn render_template<S: Serialize>(&self, name: &str, ctx: S) -> Result<Html> {
+        Ok(Html(self.app.templates().render(name, self.context(ctx))?))
+    }
+
+    /// Renders one block of template `name`.
+    pub fn render_block<S: Serialize>(&self, name: &str, block: &str, ctx: S) -> Result<Html> {
+        Ok(Html(self.app.templates().render_block(name, block, self.context(ctx))?))
+    }
+
+    /// Renders a template given as a string.
+    pub fn render_str<S: Serialize>(&self, source: &str, ctx: S) -> Result<Html> {
+        Ok(Html(self.app.templates().render_str(source, self.context(ctx))?))
+    }
+
+    fn context<S: Serialize>(&self, ctx: S) -> Value {
+        minijinja::context! { dstar => self.page.clone(), ..Value::from_serialize(ctx) }
+    }
+}
+
+/// An event sent by the browser: its name and its (untrusted) signals.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    name: &'a str,
+    signals: &'a [u8],
+}
+
+impl<'a> Event<'a> {
+    /// An event named `name` whose signals are the raw JSON `signals`.
+    pub fn new(name: &'a str, signals: &'a [u8]) -> Self {
+        Event { name, signals }
+    }
+
+    /// The event's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The event's signals parsed as `T`: malformed JSON answers 400, a field of the wrong type
+    /// 422 naming the field.
+    pub fn signals<T: DeserializeOwned>(&self) -> Result<T> {
+        Ok(crate::signals::parse(self.signals)?)
+    }
+
+    /// The 404 error for an event the page does not have.
+    pub fn unknown(&self) -> Error {
+        Error::not_found(format!("unknown event `{}`", self.name.escape_debug()))
+    }
+}
+
+/// A message for a live page: anything `Send + Sync`, sent through PubSub or a session handle.
+#[derive(Clone)]
+pub struct Message {
+    topic: Option<Arc<str>>,
+    payload: Arc<dyn Any + Send + Sync>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl Message {
+    /// A message carrying `payload`.
+    pub fn new<T: Any + Send + Sync>(payload: T) -> Self {
+        Message { topic: None, payload: Arc::new(payload) }
+    }
+
+    pub(crate) fn on_topic(mut self, topic: Arc<str>) -> Self {
+        self.topic = Some(topic);
+        self
+    }
+
+    /// The PubSub topic it was published on, if any.
+    pub fn topic(&self) -> Option<&str> {
+        self.topic.as_deref()
+    }
+
+    /// The payload, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.payload.downcast_ref()
+    }
+}
+
+/// What a handler does to the page: queue patches, signals and scripts, and ask for a
+/// re-render. Everything queued is sent in order when the handler returns.
+pub struct Ctx<'a> {
+    pub(crate) app: &'a App,
+    pub(crate) out: Vec<u8>,
+    pub(crate) render: Render,
+    pub(crate) session: Option<crate::session::SessionHandle>,
+    pub(crate) page: Value,
+    pub(crate) route: &'static Route,
+    pub(crate) url: Option<String>,
+}
+
+/// Whether the root is re-rendered after a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Render {
+    Default,
+    Always,
+    Never,
+}
+
+impl fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx").field("queued_bytes", &self.out.len()).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(app: &'a App, route: &'static Route, page: Value) -> Self {
+        Ctx { app, out: Vec::new(), render: Render::Default, session: None, page, route, url: None }
+    }
+
+    /// App state registered with `App::builder().state(...)`.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&'a T> {
+        self.app.state::<T>()
+    }
+
+    /// The running session, on a live page.
+    pub fn session(&self) -> Option<&crate::session::SessionHandle> {
+        self.session.as_ref()
+    }
+
+    /// Publishes `payload` on a PubSub topic (every subscribed live session gets it in `info`).
+    pub fn publish<T: Any + Send + Sync>(&self, topic: &str, payload: T) {
+        self.app.pubsub().publish(topic, Message::new(payload));
+    }
+
+    /// Re-renders the whole page body into the root after the handler.
+    ///
+    /// Live pages re-render by default; stateless pages keep their state in signals and
+    /// re-render only when asked.
+    pub fn render(&mut self) {
+        self.render = Render::Always;
+    }
+
+    /// Does not re-render after this handler, even on a live page.
+    pub fn skip_render(&mut self) {
+        self.render = Render::Never;
+    }
+
+    /// Sets signals: `value` must serialise to a JSON object (a merge patch: `null` removes).
+    pub fn patch_signals<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let json = serde_json::to_string(value)?;
+        if !json.starts_with('{') {
+            return Err(Error::internal("signals must serialise to a JSON object"));
+        }
+        PatchSignals::raw(&json).write_to(&mut self.out);
+        Ok(())
+    }
+
+    /// Sets signals only where the client has none of that name.
+    pub fn patch_signals_if_missing<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let json = serde_json::to_string(value)?;
+        PatchSignals::raw(&json).only_if_missing(true).write_to(&mut self.out);
+        Ok(())
+    }
+
+    /// Removes signals by dotted path (`"user.name"`).
+    pub fn remove_signals<'p>(&mut self, paths: impl IntoIterator<Item = &'p str>) {
+        let json = crate::sse::remove_signals_json(paths);
+        PatchSignals::raw(&json).write_to(&mut self.out);
+    }
+
+    /// Morphs `html` into the page (elements matched by id).
+    pub fn patch_elements(&mut self, html: impl AsRef<str>) {
+        PatchElements::new(html.as_ref()).write_to(&mut self.out);
+    }
+
+    /// Queues any patch-elements event (selector, mode, view transition, namespace).
+    pub fn patch(&mut self, patch: PatchElements<'_>) {
+        patch.write_to(&mut self.out);
+    }
+
+    /// Patches `html` into the elements matching `selector` with `mode`.
+    pub fn patch_into(&mut self, selector: &str, mode: Mode, html: impl AsRef<str>) {
+        PatchElements::new(html.as_ref()).selector(selector).mode(mode).write_to(&mut self.out);
+    }
+
+    /// Renders block `block` of template `template` (with the page helpers) and morphs it in.
+    pub fn patch_block<S: Serialize>(&mut self, template: &str, block: &str, ctx: S) -> Result<()> {
+        let html = self.view().render_block(template, block, ctx)?;
+        self.patch_elements(&html.0);
+        Ok(())
+    }
+
+    /// Removes the elements matching `selector`.
+    pub fn remove(&mut self, selector: &str) {
+        PatchElements::remove(selector).write_to(&mut self.out);
+    }
+
+    /// Runs JavaScript in the browser.
+    pub fn execute_script(&mut self, script: &str) {
+        ExecuteScript::new(script).write_to(&mut self.out);
+    }
+
+    /// Logs `message` to the browser console.
+    pub fn console_log(&mut self, message: &str) {
+        self.execute_script(&crate::sse::console_script(ConsoleLevel::Log, message));
+    }
+
+    /// Sends the browser to `url`, which must be a same-origin path (`/login`). Absolute,
+    /// protocol-relative (`//host`) and `javascript:` targets are refused with an error.
+    pub fn redirect(&mut self, url: &str) -> Result<()> {
+        if !is_same_origin_path(url) {
+            return Err(Error::internal(format!("refused to redirect to `{url}`: not a same-origin path")));
+        }
+        self.execute_script(&crate::sse::redirect_script(url));
+        Ok(())
+    }
+
+    /// A view for rendering templates with the page helpers.
+    pub fn view(&self) -> View<'a> {
+        View { app: self.app, route: self.route, page: self.page.clone() }
+    }
+
+    /// Changes the browser's URL query (`?page=2`) without remounting, keeping a history entry
+    /// so Back returns to the previous query (live pages).
+    pub fn push_query(&mut self, query: &str) {
+        self.url_query(query, "pushState");
+    }
+
+    /// Like [`push_query`](Self::push_query) but replaces the current history entry.
+    pub fn replace_query(&mut self, query: &str) {
+        self.url_query(query, "replaceState");
+    }
+
+    fn url_query(&mut self, query: &str, method: &str) {
+        let query = query.trim_start_matches('?');
+        let suffix = if query.is_empty() { String::new() } else { format!("?{query}") };
+        let script = format!(
+            "window.history.{method}(window.history.state, '', window.location.pathname + {})",
+            crate::template::js_string(&suffix)
+        );
+        self.url = Some(suffix);
+        self.execute_script(&script);
+    }
+
+    /// The encoded events queued so far.
+    pub fn queued(&self) -> &[u8] {
+        &self.out
+    }
+}
+
+/// Whether `url` is a path on this origin: starts with one `/`, no `//` or `/\` prefix, no
+/// control characters or backslashes anywhere.
+pub fn is_same_origin_path(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+        && !bytes.iter().any(|b| b.is_ascii_control() || *b == b'\\')
+}
+
+/// A page's state, its data for templates, in one object (`Cow` to borrow where possible).
+pub(crate) fn page_value(event_url: Cow<'_, str>, token: &str, live: bool) -> Value {
+    minijinja::context! { event_url => event_url.as_ref(), token => token, live => live }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_paths() {
+        for ok in ["/", "/a?b=c", "/a/b#x"] {
+            assert!(is_same_origin_path(ok), "{ok}");
+        }
+        for bad in ["//evil.com", "/\\evil.com", "javascript:alert(1)", "https://x", "", "/a\nb", "a/b"] {
+            assert!(!is_same_origin_path(bad), "{bad}");
+        }
+    }
+}

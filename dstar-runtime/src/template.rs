@@ -1,0 +1,337 @@
+//! Templates: minijinja, auto-escaped, with dstar's helpers.
+//!
+//! Every template is HTML-escaped on output, whatever its file name. Sources come from a
+//! directory (read lazily; in debug builds a changed file is picked up on the next render) or
+//! are embedded in the binary (`dstar::templates!` embeds the directory in release builds), plus
+//! any added by hand with [`Templates::with`].
+//!
+//! # Helpers available in every template
+//!
+//! | helper | gives |
+//! | --- | --- |
+//! | `event("name")`, `event("name", {"id": 3})` | the Datastar action that sends event `name` to this page, with extra values merged into its signals |
+//! | `get(url)`, `post(url)`, `put(url)`, `patch(url)`, `delete(url)` | a Datastar `@get(...)`-style action with the URL as a safe JS string |
+//! | `link(url, text)` | an `<a href>` that soft-navigates on a plain left click (live pages) |
+//! | `navigate(url)` | the action that soft-navigates to `url` (for buttons) |
+//! | `js(value)` | `value` as a JavaScript literal (JSON), for use inside `data-*` expressions |
+//!
+//! The helpers' output is auto-escaped like any other value, so it is safe in a quoted HTML
+//! attribute; the JS strings inside are JSON-encoded with `<`, `>`, `&` and `'` written as
+//! `\u` escapes, so no value can end the string or the attribute.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use minijinja::value::{Kwargs, Value};
+use minijinja::{AutoEscape, Environment, Error as TemplateError, ErrorKind, State};
+
+/// The layout every page is wrapped in unless the app or the page names another.
+pub const DEFAULT_LAYOUT: &str = "dstar/layout.html";
+
+const DEFAULT_LAYOUT_SOURCE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+{{ head }}
+</head>
+<body>
+{{ body }}
+</body>
+</html>
+"#;
+
+/// Where template sources come from.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    dir: Option<PathBuf>,
+    files: BTreeMap<String, String>,
+    reload: bool,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates::new()
+    }
+}
+
+impl Templates {
+    /// No templates but the built-in layout; add some with [`with`](Self::with).
+    pub fn new() -> Self {
+        Templates { dir: None, files: BTreeMap::new(), reload: false }
+    }
+
+    /// Templates read from a directory (names are paths relative to it, with `/`). In debug
+    /// builds, files are checked for changes before each render.
+    pub fn dir(path: impl Into<PathBuf>) -> Self {
+        Templates { dir: Some(path.into()), files: BTreeMap::new(), reload: cfg!(debug_assertions) }
+    }
+
+    /// Templates embedded in the binary as `(name, source)` pairs.
+    pub fn embedded(files: &[(&str, &str)]) -> Self {
+        let mut templates = Templates::new();
+        for (name, source) in files {
+            templates.files.insert((*name).to_owned(), (*source).to_owned());
+        }
+        templates
+    }
+
+    /// Adds (or replaces) one template.
+    pub fn with(mut self, name: impl Into<String>, source: impl Into<String>) -> Self {
+        self.files.insert(name.into(), source.into());
+        self
+    }
+
+    pub(crate) fn build(self) -> Engine {
+        Engine::new(self)
+    }
+}
+
+/// The loaded environment, shared by all requests.
+#[derive(Debug)]
+pub struct Engine {
+    env: RwLock<Arc<Environment<'static>>>,
+    sources: Templates,
+    stamp: Mutex<Option<SystemTime>>,
+}
+
+impl Engine {
+    fn new(sources: Templates) -> Self {
+        let env = make_env(&sources);
+        let stamp = Mutex::new(if sources.reload { newest_change(&sources) } else { None });
+        Engine { env: RwLock::new(Arc::new(env)), sources, stamp }
+    }
+
+    /// The current environment (rebuilt first if a template file changed, in debug builds).
+    pub fn env(&self) -> Arc<Environment<'static>> {
+        if self.sources.reload {
+            let newest = newest_change(&self.sources);
+            let mut stamp = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+            if *stamp != newest {
+                *stamp = newest;
+                let fresh = Arc::new(make_env(&self.sources));
+                *self.env.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            }
+        }
+        self.env.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Renders template `name` with `ctx`.
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, TemplateError> {
+        let env = self.env();
+        let template = env.get_template(name)?;
+        template.render(ctx)
+    }
+
+    /// Renders only block `block` of template `name`.
+    pub fn render_block(&self, name: &str, block: &str, ctx: Value) -> Result<String, TemplateError> {
+        let env = self.env();
+        let template = env.get_template(name)?;
+        let mut captured = template.render_captured(ctx)?;
+        captured.with_state_mut(|state| state.render_block(block))
+    }
+
+    /// Renders a template given as a string (not cached).
+    pub fn render_str(&self, source: &str, ctx: Value) -> Result<String, TemplateError> {
+        self.env().render_str(source, ctx)
+    }
+}
+
+fn make_env(sources: &Templates) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let dir = sources.dir.clone();
+    let files = sources.files.clone();
+    env.set_loader(move |name| {
+        if let Some(source) = files.get(name) {
+            return Ok(Some(source.clone()));
+        }
+        if name == DEFAULT_LAYOUT {
+            return Ok(Some(DEFAULT_LAYOUT_SOURCE.to_owned()));
+        }
+        let Some(dir) = &dir else { return Ok(None) };
+        if name.split('/').any(|part| part == ".." || part.is_empty()) || name.contains('\\') {
+            return Ok(None);
+        }
+        match std::fs::read_to_string(dir.join(name)) {
+            Ok(source) => Ok(Some(source)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(TemplateError::new(ErrorKind::InvalidOperation, "could not read template")
+                .with_source(err)),
+        }
+    });
+    env.add_function("event", event);
+    env.add_function("get", |url: &str| action("get", url));
+    env.add_function("post", |url: &str| action("post", url));
+    env.add_function("put", |url: &str| action("put", url));
+    env.add_function("patch", |url: &str| action("patch", url));
+    env.add_function("delete", |url: &str| action("delete", url));
+    env.add_function("navigate", navigate);
+    env.add_function("link", link);
+    env.add_function("js", |value: Value| -> Result<String, TemplateError> {
+        let json = serde_json::to_string(&value)
+            .map_err(|e| TemplateError::new(ErrorKind::InvalidOperation, "value is not JSON").with_source(e))?;
+        Ok(js_safe(&json))
+    });
+    env
+}
+
+fn newest_change(sources: &Templates) -> Option<SystemTime> {
+    fn walk(dir: &std::path::Path, newest: &mut Option<SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                walk(&entry.path(), newest);
+            } else if let Ok(modified) = meta.modified() {
+                *newest = (*newest).max(Some(modified));
+            }
+        }
+    }
+    let mut newest = None;
+    if let Some(dir) = &sources.dir {
+        walk(dir, &mut newest);
+    }
+    newest
+}
+
+/// A JSON string literal that is also safe inside HTML: `<`, `>`, `&` and `'` are `\u` escapes.
+pub fn js_string(text: &str) -> String {
+    js_safe(&serde_json::to_string(text).expect("a string always serialises"))
+}
+
+fn js_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\'' => out.push_str("\\u0027"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn action(method: &str, url: &str) -> String {
+    format!("@{method}({})", js_string(url))
+}
+
+/// `event("name", {extra})`: the action sending an event to the page being rendered.
+fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<String, TemplateError> {
+    let page = state.lookup("dstar").ok_or_else(|| {
+        TemplateError::new(ErrorKind::InvalidOperation, "`event()` is only available in page templates")
+    })?;
+    let url = page.get_attr("event_url")?;
+    let token = page.get_attr("token")?;
+    let mut headers = format!(
+        "{{'x-dstar-event': {}, 'x-dstar-token': {}",
+        js_string(name),
+        js_string(token.as_str().unwrap_or_default())
+    );
+    if let Some(extra) = extra {
+        if extra.as_object().is_none() || extra.kind() != minijinja::value::ValueKind::Map {
+            return Err(TemplateError::new(
+                ErrorKind::InvalidOperation,
+                "the second argument of `event()` must be a map, like {\"id\": 3}",
+            ));
+        }
+        let json = serde_json::to_string(&extra).map_err(|e| {
+            TemplateError::new(ErrorKind::InvalidOperation, "event arguments are not JSON").with_source(e)
+        })?;
+        headers.push_str(", 'x-dstar-args': ");
+        headers.push_str(&js_string(&ascii_json(&json)));
+    }
+    headers.push('}');
+    Ok(format!("@post({}, {{headers: {headers}}})", js_string(url.as_str().unwrap_or("/"))))
+}
+
+/// Header values must be ASCII: non-ASCII characters of the JSON become `\u` escapes.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// `navigate(url)`: the action soft-navigating to `url` (falls back to a page load).
+fn navigate(url: &str) -> String {
+    format!("window.__dstarNav ? window.__dstarNav({}) : window.location.assign({})", js_string(url), js_string(url))
+}
+
+/// `link(url, text, class=...)`: an anchor that soft-navigates on a plain left click.
+fn link(url: &str, text: &str, kwargs: Kwargs) -> Result<Value, TemplateError> {
+    let class: Option<String> = kwargs.get("class")?;
+    kwargs.assert_all_used()?;
+    let mut html = String::from("<a href=\"");
+    crate::sse::escape_html_into(&mut html, url);
+    html.push('"');
+    if let Some(class) = class {
+        html.push_str(" class=\"");
+        crate::sse::escape_html_into(&mut html, &class);
+        html.push('"');
+    }
+    html.push_str(" data-on:click=\"");
+    let handler = format!(
+        "if (!window.__dstarNav || evt.button !== 0 || evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) return; evt.preventDefault(); window.__dstarNav({})",
+        js_string(url)
+    );
+    crate::sse::escape_html_into(&mut html, &handler);
+    html.push_str("\">");
+    crate::sse::escape_html_into(&mut html, text);
+    html.push_str("</a>");
+    Ok(Value::from_safe_string(html))
+}
+
+/// A template error as a person needs it: the message, the template and line, and the source
+/// around the line.
+pub fn describe(err: &TemplateError) -> String {
+    let mut text = format!("template error: {err:#}");
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(&format!("\ncaused by: {inner}"));
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn escapes_and_reports_location() {
+        let engine = Templates::new()
+            .with("a.html", "<p>{{ name }}</p>")
+            .with("bad.html", "line one\n{{ missing.field }}")
+            .build();
+        let html = engine.render("a.html", context! { name => "<b>&'\"" }).unwrap();
+        assert_eq!(html, "<p>&lt;b&gt;&amp;&#x27;&quot;</p>");
+        let err = engine.render("bad.html", context! {}).unwrap_err();
+        let text = describe(&err);
+        assert!(text.contains("bad.html"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+        assert!(text.contains("missing.field"), "{text}");
+    }
+
+    #[test]
+    fn js_strings_cannot_escape() {
+        assert_eq!(js_string("a'</script>&\"b"), r#""a\u0027\u003c/script\u003e\u0026\"b""#);
+    }
+}
