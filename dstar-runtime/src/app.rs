@@ -13,7 +13,8 @@ use crate::template::{DEFAULT_LAYOUT, Engine, Templates};
 use crate::token::Keys;
 
 /// The Datastar client the default layout loads: the pinned v1.0.2 release on its CDN.
-pub const DEFAULT_CLIENT_URL: &str = "https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.2/bundles/datastar.js";
+pub const DEFAULT_CLIENT_URL: &str =
+    "https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.2/bundles/datastar.js";
 
 /// The environment variable a signing key is read from when none is configured.
 pub const SECRET_KEY_ENV: &str = "DSTAR_SECRET_KEY";
@@ -49,7 +50,9 @@ impl Default for App {
     /// An app with no templates but the built-in layout and, in debug builds, a random
     /// signing key. Release builds need a key: use [`App::builder`].
     fn default() -> Self {
-        App::builder().build().expect("a default app needs `DSTAR_SECRET_KEY` in release builds")
+        App::builder()
+            .build()
+            .expect("a default app needs `DSTAR_SECRET_KEY` in release builds")
     }
 }
 
@@ -132,7 +135,9 @@ pub struct AppBuilder {
 
 impl fmt::Debug for AppBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppBuilder").field("templates", &self.templates).finish_non_exhaustive()
+        f.debug_struct("AppBuilder")
+            .field("templates", &self.templates)
+            .finish_non_exhaustive()
     }
 }
 
@@ -211,7 +216,9 @@ impl AppBuilder {
                 client_url: self.client_url,
                 layout: self.layout,
                 state: self.state,
-                pubsub: self.pubsub.unwrap_or_else(|| Arc::new(LocalPubSub::default())),
+                pubsub: self
+                    .pubsub
+                    .unwrap_or_else(|| Arc::new(LocalPubSub::default())),
                 sessions: Registry::new(self.sessions),
                 csrf_ttl: self.csrf_ttl,
             }),

@@ -3,7 +3,7 @@
 //! An [`Error`] carries the HTTP status it answers with and a message for a person. Pages use it
 //! to refuse a request (`Error::forbidden`), send the browser elsewhere (`Error::redirect`) or
 //! report a bug (`Error::internal`); the runtime uses it for bad input (unknown events, signals
-//! of the wrong shape). Messages of 5xx errors are logged, never shown to the browser.
+//! of the wrong shape). Messages of 500 errors are logged, never shown to the browser.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -25,7 +25,11 @@ pub struct Error {
 impl Error {
     /// An error with any status.
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Error { status, message: message.into(), location: None }
+        Error {
+            status,
+            message: message.into(),
+            location: None,
+        }
     }
 
     /// 400: the request itself is wrong.
@@ -54,9 +58,15 @@ impl Error {
     pub fn redirect(location: impl Into<String>) -> Self {
         let location = location.into();
         if !crate::page::is_same_origin_path(&location) {
-            return Error::internal(format!("refused to redirect to `{location}`: not a same-origin path"));
+            return Error::internal(format!(
+                "refused to redirect to `{location}`: not a same-origin path"
+            ));
         }
-        Error { status: StatusCode::SEE_OTHER, message: Cow::Borrowed("redirect"), location: Some(location) }
+        Error {
+            status: StatusCode::SEE_OTHER,
+            message: Cow::Borrowed("redirect"),
+            location: Some(location),
+        }
     }
 
     /// The HTTP status this error answers with.
@@ -110,7 +120,7 @@ impl IntoResponse for Error {
             }
             return response;
         }
-        if self.status.is_server_error() {
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             eprintln!("dstar: {}", self.message);
             let text = self.status.canonical_reason().unwrap_or("server error");
             return (self.status, text).into_response();

@@ -70,10 +70,18 @@ pub trait Page: Sized + Send + 'static {
     fn render(&self, view: &View<'_>) -> Result<Html>;
 
     /// Runs the handler for `event`. Unknown names answer 404 through [`Event::unknown`].
-    fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> impl Future<Output = Result<()>> + Send;
+    fn event(
+        &mut self,
+        event: Event<'_>,
+        cx: &mut Ctx<'_>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Handles a message sent to a live page's session.
-    fn info(&mut self, message: Message, cx: &mut Ctx<'_>) -> impl Future<Output = Result<()>> + Send {
+    fn info(
+        &mut self,
+        message: Message,
+        cx: &mut Ctx<'_>,
+    ) -> impl Future<Output = Result<()>> + Send {
         let _ = (message, cx);
         async { Ok(()) }
     }
@@ -125,7 +133,10 @@ impl fmt::Debug for Mount<'_> {
 impl<'a> Mount<'a> {
     /// A path parameter (`{id}` in `/users/{id}`), percent-decoded.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
+        self.params
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     /// A path parameter parsed as `T`; a missing or unparsable one answers 404.
@@ -154,9 +165,13 @@ impl<'a> Mount<'a> {
 
     /// The query string as a `serde` type; a mismatch answers 400 naming the problem.
     pub fn query_as<T: DeserializeOwned>(&self) -> Result<T> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(self.query.as_bytes()).into_owned().collect();
-        let map: serde_json::Map<String, serde_json::Value> =
-            pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(self.query.as_bytes())
+            .into_owned()
+            .collect();
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
         serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|err| Error::bad_request(format!("invalid query string: {err}")))
     }
@@ -169,7 +184,10 @@ impl<'a> Mount<'a> {
 
     /// A request header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.parts.headers.get(name).and_then(|value| value.to_str().ok())
+        self.parts
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
     }
 
     /// App state registered with `App::builder().state(...)`.
@@ -204,7 +222,9 @@ pub struct View<'a> {
 
 impl fmt::Debug for View<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("View").field("page", &self.route.name).finish_non_exhaustive()
+        f.debug_struct("View")
+            .field("page", &self.route.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -227,12 +247,18 @@ impl View<'_> {
 
     /// Renders one block of template `name`.
     pub fn render_block<S: Serialize>(&self, name: &str, block: &str, ctx: S) -> Result<Html> {
-        Ok(Html(self.app.templates().render_block(name, block, self.context(ctx))?))
+        Ok(Html(self.app.templates().render_block(
+            name,
+            block,
+            self.context(ctx),
+        )?))
     }
 
     /// Renders a template given as a string.
     pub fn render_str<S: Serialize>(&self, source: &str, ctx: S) -> Result<Html> {
-        Ok(Html(self.app.templates().render_str(source, self.context(ctx))?))
+        Ok(Html(
+            self.app.templates().render_str(source, self.context(ctx))?,
+        ))
     }
 
     fn context<S: Serialize>(&self, ctx: S) -> Value {
@@ -279,14 +305,19 @@ pub struct Message {
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("Message")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
 impl Message {
     /// A message carrying `payload`.
     pub fn new<T: Any + Send + Sync>(payload: T) -> Self {
-        Message { topic: None, payload: Arc::new(payload) }
+        Message {
+            topic: None,
+            payload: Arc::new(payload),
+        }
     }
 
     pub(crate) fn on_topic(mut self, topic: Arc<str>) -> Self {
@@ -327,13 +358,23 @@ pub(crate) enum Render {
 
 impl fmt::Debug for Ctx<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx").field("queued_bytes", &self.out.len()).finish_non_exhaustive()
+        f.debug_struct("Ctx")
+            .field("queued_bytes", &self.out.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(app: &'a App, route: &'static Route, page: Value) -> Self {
-        Ctx { app, out: Vec::new(), render: Render::Default, session: None, page, route, url: None }
+        Ctx {
+            app,
+            out: Vec::new(),
+            render: Render::Default,
+            session: None,
+            page,
+            route,
+            url: None,
+        }
     }
 
     /// App state registered with `App::builder().state(...)`.
@@ -377,7 +418,9 @@ impl<'a> Ctx<'a> {
     /// Sets signals only where the client has none of that name.
     pub fn patch_signals_if_missing<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         let json = serde_json::to_string(value)?;
-        PatchSignals::raw(&json).only_if_missing(true).write_to(&mut self.out);
+        PatchSignals::raw(&json)
+            .only_if_missing(true)
+            .write_to(&mut self.out);
         Ok(())
     }
 
@@ -399,7 +442,10 @@ impl<'a> Ctx<'a> {
 
     /// Patches `html` into the elements matching `selector` with `mode`.
     pub fn patch_into(&mut self, selector: &str, mode: Mode, html: impl AsRef<str>) {
-        PatchElements::new(html.as_ref()).selector(selector).mode(mode).write_to(&mut self.out);
+        PatchElements::new(html.as_ref())
+            .selector(selector)
+            .mode(mode)
+            .write_to(&mut self.out);
     }
 
     /// Renders block `block` of template `template` (with the page helpers) and morphs it in.
@@ -428,7 +474,9 @@ impl<'a> Ctx<'a> {
     /// protocol-relative (`//host`) and `javascript:` targets are refused with an error.
     pub fn redirect(&mut self, url: &str) -> Result<()> {
         if !is_same_origin_path(url) {
-            return Err(Error::internal(format!("refused to redirect to `{url}`: not a same-origin path")));
+            return Err(Error::internal(format!(
+                "refused to redirect to `{url}`: not a same-origin path"
+            )));
         }
         self.execute_script(&crate::sse::redirect_script(url));
         Ok(())
@@ -436,7 +484,11 @@ impl<'a> Ctx<'a> {
 
     /// A view for rendering templates with the page helpers.
     pub fn view(&self) -> View<'a> {
-        View { app: self.app, route: self.route, page: self.page.clone() }
+        View {
+            app: self.app,
+            route: self.route,
+            page: self.page.clone(),
+        }
     }
 
     /// Changes the browser's URL query (`?page=2`) without remounting, keeping a history entry
@@ -452,7 +504,11 @@ impl<'a> Ctx<'a> {
 
     fn url_query(&mut self, query: &str, method: &str) {
         let query = query.trim_start_matches('?');
-        let suffix = if query.is_empty() { String::new() } else { format!("?{query}") };
+        let suffix = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
         let script = format!(
             "window.history.{method}(window.history.state, '', window.location.pathname + {})",
             crate::template::js_string(&suffix)
@@ -490,7 +546,15 @@ mod tests {
         for ok in ["/", "/a?b=c", "/a/b#x"] {
             assert!(is_same_origin_path(ok), "{ok}");
         }
-        for bad in ["//evil.com", "/\\evil.com", "javascript:alert(1)", "https://x", "", "/a\nb", "a/b"] {
+        for bad in [
+            "//evil.com",
+            "/\\evil.com",
+            "javascript:alert(1)",
+            "https://x",
+            "",
+            "/a\nb",
+            "a/b",
+        ] {
             assert!(!is_same_origin_path(bad), "{bad}");
         }
     }

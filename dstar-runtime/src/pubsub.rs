@@ -32,7 +32,9 @@ pub struct LocalPubSub {
 impl fmt::Debug for LocalPubSub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
-        f.debug_struct("LocalPubSub").field("topics", &topics.len()).finish()
+        f.debug_struct("LocalPubSub")
+            .field("topics", &topics.len())
+            .finish()
     }
 }
 
@@ -58,7 +60,9 @@ impl PubSub for LocalPubSub {
     fn publish(&self, topic: &str, message: Message) -> usize {
         let (key, delivered, dead) = {
             let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
-            let Some((key, subscribers)) = topics.get_key_value(topic) else { return 0 };
+            let Some((key, subscribers)) = topics.get_key_value(topic) else {
+                return 0;
+            };
             let message = message.on_topic(key.clone());
             let mut delivered = 0;
             let mut dead = false;

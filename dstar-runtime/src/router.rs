@@ -25,7 +25,9 @@ pub struct Entry {
 
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry").field("route", &self.route).finish_non_exhaustive()
+        f.debug_struct("Entry")
+            .field("route", &self.route)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,11 +66,15 @@ impl Pages {
     /// When two pages claim the same or overlapping paths; the message names both pages and
     /// where they were declared. Use [`try_into_router`](Self::try_into_router) to handle it.
     pub fn into_router<S: Clone + Send + Sync + 'static>(self, app: App) -> Router<S> {
-        self.try_into_router(app).unwrap_or_else(|err| panic!("{err}"))
+        self.try_into_router(app)
+            .unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// Checks the table and builds the router, or says which routes clash.
-    pub fn try_into_router<S: Clone + Send + Sync + 'static>(self, app: App) -> Result<Router<S>, RouteError> {
+    pub fn try_into_router<S: Clone + Send + Sync + 'static>(
+        self,
+        app: App,
+    ) -> Result<Router<S>, RouteError> {
         check(&self.entries)?;
         let table: &'static [Entry] = Box::leak(self.entries.into_boxed_slice());
         let mut router = Router::new();
@@ -117,13 +123,15 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
     path.trim_start_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => match name.strip_prefix('*') {
-                Some(rest) => Segment::Rest(rest),
-                None => Segment::Param(name),
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => match name.strip_prefix('*') {
+                    Some(rest) => Segment::Rest(rest),
+                    None => Segment::Param(name),
+                },
+                None => Segment::Literal(s),
             },
-            None => Segment::Literal(s),
-        })
+        )
         .collect()
 }
 
@@ -213,7 +221,10 @@ fn ambiguous(a: &str, b: &str) -> bool {
 /// Matches a request path against a route pattern, returning the decoded parameters.
 pub fn match_path<'r>(pattern: &'r str, path: &str) -> Option<Vec<(&'r str, String)>> {
     let mut params = Vec::new();
-    let mut parts = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty());
+    let mut parts = path
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty());
     for segment in segments(pattern) {
         match segment {
             Segment::Literal(literal) => {
@@ -235,7 +246,10 @@ pub fn match_path<'r>(pattern: &'r str, path: &str) -> Option<Vec<(&'r str, Stri
 }
 
 /// Finds the page serving `path` in `table`, preferring the most specific pattern.
-pub fn lookup<'t>(table: &'t [Entry], path: &str) -> Option<(&'t Entry, Vec<(&'static str, String)>)> {
+pub fn lookup<'t>(
+    table: &'t [Entry],
+    path: &str,
+) -> Option<(&'t Entry, Vec<(&'static str, String)>)> {
     table
         .iter()
         .filter_map(|entry| match_path(entry.route.path, path).map(|params| (entry, params)))
@@ -287,10 +301,16 @@ mod tests {
 
     #[test]
     fn matching() {
-        assert_eq!(match_path("/users/{id}", "/users/4%202"), Some(vec![("id", "4 2".to_owned())]));
+        assert_eq!(
+            match_path("/users/{id}", "/users/4%202"),
+            Some(vec![("id", "4 2".to_owned())])
+        );
         assert_eq!(match_path("/users/{id}", "/users"), None);
         assert_eq!(match_path("/", "/"), Some(vec![]));
-        assert_eq!(match_path("/files/{*path}", "/files/a/b"), Some(vec![("path", "a/b".to_owned())]));
+        assert_eq!(
+            match_path("/files/{*path}", "/files/a/b"),
+            Some(vec![("path", "a/b".to_owned())])
+        );
     }
 
     #[test]

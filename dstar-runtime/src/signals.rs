@@ -121,18 +121,16 @@ pub async fn read_raw_parts(
         }
         return Ok(raw);
     }
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|err| {
-            if is_length_limit(&err) {
-                too_large(limit)
-            } else {
-                SignalsError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("could not read the request body: {err}"),
-                )
-            }
-        })?;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|err| {
+        if is_length_limit(&err) {
+            too_large(limit)
+        } else {
+            SignalsError::new(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {err}"),
+            )
+        }
+    })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(b"{}".to_vec());
     }

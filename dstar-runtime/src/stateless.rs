@@ -55,13 +55,20 @@ async fn render_stateless<P: Page>(app: &App, parts: &http::request::Parts) -> R
     let title = mount.title.take();
     let token = app.keys().sign(Purpose::Csrf, 0, app.csrf_ttl());
     let url = path_and_query(parts);
-    let view = View { app, route: &P::ROUTE, page: page_value(url.into(), &token, false) };
+    let view = View {
+        app,
+        route: &P::ROUTE,
+        page: page_value(url.into(), &token, false),
+    };
     let body = page.render(&view)?;
     document(app, &P::ROUTE, title.as_deref(), &body, "", "")
 }
 
 pub(crate) fn path_and_query(parts: &http::request::Parts) -> String {
-    parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned())
+    parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned())
 }
 
 /// Wraps a page body in its root element and layout.
@@ -96,7 +103,10 @@ pub(crate) fn document(
 
 /// The patch that replaces the root's content with a fresh render.
 pub(crate) fn write_root_patch(out: &mut Vec<u8>, body: &Html) {
-    PatchElements::new(&body.0).selector(concat!("#", "dstar-root")).mode(Mode::Inner).write_to(out);
+    PatchElements::new(&body.0)
+        .selector(concat!("#", "dstar-root"))
+        .mode(Mode::Inner)
+        .write_to(out);
 }
 
 pub(crate) async fn event<P: Page>(app: App, req: Request) -> Response {
@@ -126,20 +136,28 @@ pub(crate) fn error_response(err: Error, version: http::Version) -> Response {
     err.into_response()
 }
 
-async fn run_event<P: Page>(app: &App, parts: &http::request::Parts, body: Body) -> Result<Vec<u8>> {
+async fn run_event<P: Page>(
+    app: &App,
+    parts: &http::request::Parts,
+    body: Body,
+) -> Result<Vec<u8>> {
     let token = header(parts, TOKEN_HEADER);
     app.keys().verify(token, Purpose::Csrf).map_err(|err| {
         Error::forbidden(format!("event refused: {err} (the `{TOKEN_HEADER}` header must carry the token issued with the page)"))
     })?;
     let name = header(parts, EVENT_HEADER);
     if name.is_empty() {
-        return Err(Error::bad_request(format!("event refused: no `{EVENT_HEADER}` header")));
+        return Err(Error::bad_request(format!(
+            "event refused: no `{EVENT_HEADER}` header"
+        )));
     }
     if !P::ROUTE.events.contains(&name) {
         return Err(Event::new(name, b"").unknown());
     }
     let raw = crate::signals::read_raw_parts(parts, body).await?;
     let raw = merge_args(raw, parts)?;
+    // Malformed signals are refused even when the handler does not read them.
+    crate::signals::parse::<serde::de::IgnoredAny>(&raw)?;
 
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
@@ -167,7 +185,11 @@ async fn run_event<P: Page>(app: &App, parts: &http::request::Parts, body: Body)
 }
 
 fn header<'p>(parts: &'p http::request::Parts, name: &str) -> &'p str {
-    parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// Merges the `x-dstar-args` object (from `event("name", {...})`) into the signals.
@@ -176,8 +198,10 @@ pub(crate) fn merge_args(raw: Vec<u8>, parts: &http::request::Parts) -> Result<V
     if args.is_empty() {
         return Ok(raw);
     }
-    let args: serde_json::Map<String, serde_json::Value> = serde_json::from_str(args)
-        .map_err(|err| Error::bad_request(format!("`{ARGS_HEADER}` must be a JSON object: {err}")))?;
+    let args: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(args).map_err(|err| {
+            Error::bad_request(format!("`{ARGS_HEADER}` must be a JSON object: {err}"))
+        })?;
     let mut signals: serde_json::Map<String, serde_json::Value> = crate::signals::parse(&raw)?;
     signals.extend(args);
     Ok(serde_json::to_vec(&signals)?)

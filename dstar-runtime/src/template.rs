@@ -61,20 +61,30 @@ impl Default for Templates {
 impl Templates {
     /// No templates but the built-in layout; add some with [`with`](Self::with).
     pub fn new() -> Self {
-        Templates { dir: None, files: BTreeMap::new(), reload: false }
+        Templates {
+            dir: None,
+            files: BTreeMap::new(),
+            reload: false,
+        }
     }
 
     /// Templates read from a directory (names are paths relative to it, with `/`). In debug
     /// builds, files are checked for changes before each render.
     pub fn dir(path: impl Into<PathBuf>) -> Self {
-        Templates { dir: Some(path.into()), files: BTreeMap::new(), reload: cfg!(debug_assertions) }
+        Templates {
+            dir: Some(path.into()),
+            files: BTreeMap::new(),
+            reload: cfg!(debug_assertions),
+        }
     }
 
     /// Templates embedded in the binary as `(name, source)` pairs.
     pub fn embedded(files: &[(&str, &str)]) -> Self {
         let mut templates = Templates::new();
         for (name, source) in files {
-            templates.files.insert((*name).to_owned(), (*source).to_owned());
+            templates
+                .files
+                .insert((*name).to_owned(), (*source).to_owned());
         }
         templates
     }
@@ -101,8 +111,16 @@ pub struct Engine {
 impl Engine {
     fn new(sources: Templates) -> Self {
         let env = make_env(&sources);
-        let stamp = Mutex::new(if sources.reload { newest_change(&sources) } else { None });
-        Engine { env: RwLock::new(Arc::new(env)), sources, stamp }
+        let stamp = Mutex::new(if sources.reload {
+            newest_change(&sources)
+        } else {
+            None
+        });
+        Engine {
+            env: RwLock::new(Arc::new(env)),
+            sources,
+            stamp,
+        }
     }
 
     /// The current environment (rebuilt first if a template file changed, in debug builds).
@@ -127,7 +145,12 @@ impl Engine {
     }
 
     /// Renders only block `block` of template `name`.
-    pub fn render_block(&self, name: &str, block: &str, ctx: Value) -> Result<String, TemplateError> {
+    pub fn render_block(
+        &self,
+        name: &str,
+        block: &str,
+        ctx: Value,
+    ) -> Result<String, TemplateError> {
         let env = self.env();
         let template = env.get_template(name)?;
         let mut captured = template.render_captured(ctx)?;
@@ -160,8 +183,11 @@ fn make_env(sources: &Templates) -> Environment<'static> {
         match std::fs::read_to_string(dir.join(name)) {
             Ok(source) => Ok(Some(source)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(TemplateError::new(ErrorKind::InvalidOperation, "could not read template")
-                .with_source(err)),
+            Err(err) => Err(TemplateError::new(
+                ErrorKind::InvalidOperation,
+                "could not read template",
+            )
+            .with_source(err)),
         }
     });
     env.add_function("event", event);
@@ -173,8 +199,9 @@ fn make_env(sources: &Templates) -> Environment<'static> {
     env.add_function("navigate", navigate);
     env.add_function("link", link);
     env.add_function("js", |value: Value| -> Result<String, TemplateError> {
-        let json = serde_json::to_string(&value)
-            .map_err(|e| TemplateError::new(ErrorKind::InvalidOperation, "value is not JSON").with_source(e))?;
+        let json = serde_json::to_string(&value).map_err(|e| {
+            TemplateError::new(ErrorKind::InvalidOperation, "value is not JSON").with_source(e)
+        })?;
         Ok(js_safe(&json))
     });
     env
@@ -182,7 +209,9 @@ fn make_env(sources: &Templates) -> Environment<'static> {
 
 fn newest_change(sources: &Templates) -> Option<SystemTime> {
     fn walk(dir: &std::path::Path, newest: &mut Option<SystemTime>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
@@ -227,14 +256,21 @@ fn action(method: &str, url: &str) -> String {
 /// `event("name", {extra})`: the action sending an event to the page being rendered.
 fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<String, TemplateError> {
     let page = state.lookup("dstar").ok_or_else(|| {
-        TemplateError::new(ErrorKind::InvalidOperation, "`event()` is only available in page templates")
+        TemplateError::new(
+            ErrorKind::InvalidOperation,
+            "`event()` is only available in page templates",
+        )
     })?;
     let url = page.get_attr("event_url")?;
-    let token = page.get_attr("token")?;
+    // Live pages keep their (renewed) token in a local signal; stateless pages get it inline.
+    let token = if page.get_attr("live")?.is_true() {
+        "$_dstarToken".to_owned()
+    } else {
+        js_string(page.get_attr("token")?.as_str().unwrap_or_default())
+    };
     let mut headers = format!(
-        "{{'x-dstar-event': {}, 'x-dstar-token': {}",
-        js_string(name),
-        js_string(token.as_str().unwrap_or_default())
+        "{{'x-dstar-event': {}, 'x-dstar-token': {token}",
+        js_string(name)
     );
     if let Some(extra) = extra {
         if extra.as_object().is_none() || extra.kind() != minijinja::value::ValueKind::Map {
@@ -244,13 +280,17 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
             ));
         }
         let json = serde_json::to_string(&extra).map_err(|e| {
-            TemplateError::new(ErrorKind::InvalidOperation, "event arguments are not JSON").with_source(e)
+            TemplateError::new(ErrorKind::InvalidOperation, "event arguments are not JSON")
+                .with_source(e)
         })?;
         headers.push_str(", 'x-dstar-args': ");
         headers.push_str(&js_string(&ascii_json(&json)));
     }
     headers.push('}');
-    Ok(format!("@post({}, {{headers: {headers}}})", js_string(url.as_str().unwrap_or("/"))))
+    Ok(format!(
+        "@post({}, {{headers: {headers}}})",
+        js_string(url.as_str().unwrap_or("/"))
+    ))
 }
 
 /// Header values must be ASCII: non-ASCII characters of the JSON become `\u` escapes.
@@ -271,7 +311,11 @@ fn ascii_json(json: &str) -> String {
 
 /// `navigate(url)`: the action soft-navigating to `url` (falls back to a page load).
 fn navigate(url: &str) -> String {
-    format!("window.__dstarNav ? window.__dstarNav({}) : window.location.assign({})", js_string(url), js_string(url))
+    format!(
+        "window.__dstarNav ? window.__dstarNav({}) : window.location.assign({})",
+        js_string(url),
+        js_string(url)
+    )
 }
 
 /// `link(url, text, class=...)`: an anchor that soft-navigates on a plain left click.
@@ -321,7 +365,9 @@ mod tests {
             .with("a.html", "<p>{{ name }}</p>")
             .with("bad.html", "line one\n{{ missing.field }}")
             .build();
-        let html = engine.render("a.html", context! { name => "<b>&'\"" }).unwrap();
+        let html = engine
+            .render("a.html", context! { name => "<b>&'\"" })
+            .unwrap();
         assert_eq!(html, "<p>&lt;b&gt;&amp;&#x27;&quot;</p>");
         let err = engine.render("bad.html", context! {}).unwrap_err();
         let text = describe(&err);
@@ -332,6 +378,9 @@ mod tests {
 
     #[test]
     fn js_strings_cannot_escape() {
-        assert_eq!(js_string("a'</script>&\"b"), r#""a\u0027\u003c/script\u003e\u0026\"b""#);
+        assert_eq!(
+            js_string("a'</script>&\"b"),
+            r#""a\u0027\u003c/script\u003e\u0026\"b""#
+        );
     }
 }

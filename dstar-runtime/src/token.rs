@@ -90,20 +90,27 @@ pub struct Keys {
 
 impl fmt::Debug for Keys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keys").field("previous", &self.previous.is_some()).finish_non_exhaustive()
+        f.debug_struct("Keys")
+            .field("previous", &self.previous.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl Keys {
     /// Keys from secret bytes (at least 32 bytes of randomness is advisable).
     pub fn new(secret: &[u8]) -> Self {
-        Keys { current: hmac::Key::new(hmac::HMAC_SHA256, secret), previous: None }
+        Keys {
+            current: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            previous: None,
+        }
     }
 
     /// A fresh random key, for development: tokens do not survive a restart.
     pub fn random() -> Self {
         let mut secret = [0u8; 32];
-        SystemRandom::new().fill(&mut secret).expect("the system random source failed");
+        SystemRandom::new()
+            .fill(&mut secret)
+            .expect("the system random source failed");
         Keys::new(&secret)
     }
 
@@ -116,7 +123,12 @@ impl Keys {
     /// Signs a token for `purpose` and `session`, valid for `ttl` from now.
     pub fn sign(&self, purpose: Purpose, session: u128, ttl: Duration) -> String {
         let issued = now();
-        self.sign_at(purpose, session, issued, issued.saturating_add(ttl.as_secs()))
+        self.sign_at(
+            purpose,
+            session,
+            issued,
+            issued.saturating_add(ttl.as_secs()),
+        )
     }
 
     /// Signs a token with explicit times (tests use it to make expired tokens).
@@ -143,7 +155,10 @@ impl Keys {
         }
         let (payload, tag) = bytes.split_at(PAYLOAD);
         let signed = hmac::verify(&self.current, payload, tag).is_ok()
-            || self.previous.as_ref().is_some_and(|key| hmac::verify(key, payload, tag).is_ok());
+            || self
+                .previous
+                .as_ref()
+                .is_some_and(|key| hmac::verify(key, payload, tag).is_ok());
         if !signed {
             return Err(TokenError::Forged);
         }
@@ -166,13 +181,17 @@ impl Keys {
 /// A random 128-bit id (never zero).
 pub fn random_id() -> u128 {
     let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).expect("the system random source failed");
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source failed");
     u128::from_be_bytes(bytes).max(1)
 }
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -197,7 +216,9 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;
     }
-    text.chunks(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
+    text.chunks(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
 }
 
 #[cfg(test)]
@@ -210,9 +231,18 @@ mod tests {
         let token = keys.sign(Purpose::Stream, 42, Duration::from_secs(60));
         let claims = keys.verify(&token, Purpose::Stream).unwrap();
         assert_eq!(claims.session, 42);
-        assert_eq!(keys.verify(&token, Purpose::Csrf), Err(TokenError::WrongPurpose));
-        assert_eq!(Keys::new(b"other").verify(&token, Purpose::Stream), Err(TokenError::Forged));
-        assert_eq!(keys.verify("zz", Purpose::Stream), Err(TokenError::Malformed));
+        assert_eq!(
+            keys.verify(&token, Purpose::Csrf),
+            Err(TokenError::WrongPurpose)
+        );
+        assert_eq!(
+            Keys::new(b"other").verify(&token, Purpose::Stream),
+            Err(TokenError::Forged)
+        );
+        assert_eq!(
+            keys.verify("zz", Purpose::Stream),
+            Err(TokenError::Malformed)
+        );
         assert_eq!(keys.verify("", Purpose::Stream), Err(TokenError::Missing));
         // Flip one bit in every byte position: each must be refused.
         for i in 0..token.len() {

@@ -1,0 +1,11 @@
+//! Run with `cargo run -p example-counter`, then open http://127.0.0.1:3000.
+//!
+//! Listens on `DSTAR_ADDR` (default `127.0.0.1:3000`).
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::var("DSTAR_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, example_counter::router(dstar::App::builder())).await
+}
