@@ -11,12 +11,14 @@
 //! - [`router`]: the route table and the axum router built from it.
 //! - [`stateless`]: serving stateless pages and their events.
 //! - [`session`]: live pages' session tasks.
+//! - [`nav`]: soft navigation between live pages.
 //! - [`pubsub`]: topics live sessions subscribe to.
 //! - [`app`]: configuration and shared services.
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod error;
+pub mod nav;
 pub mod page;
 pub mod pubsub;
 pub mod response;

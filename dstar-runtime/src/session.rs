@@ -218,7 +218,20 @@ pub(crate) enum Command {
     Message(Message),
     Attach(Box<Attach>),
     Detached(u64),
+    Navigate(Box<Navigate>),
     Shutdown,
+}
+
+/// A soft navigation to another live page of the session's group.
+pub(crate) struct Navigate {
+    pub(crate) entry: &'static Route,
+    pub(crate) live: LiveEntry,
+    pub(crate) params: Vec<(&'static str, String)>,
+    pub(crate) url: String,
+    pub(crate) parts: http::request::Parts,
+    pub(crate) history: crate::nav::History,
+    /// `Ok(false)`: the target is in another group; load it in full.
+    pub(crate) reply: oneshot::Sender<Result<bool>>,
 }
 
 pub(crate) struct EventCommand {
@@ -257,6 +270,7 @@ impl std::fmt::Debug for Command {
             Command::Message(_) => "Message",
             Command::Attach(_) => "Attach",
             Command::Detached(_) => "Detached",
+            Command::Navigate(_) => "Navigate",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -351,6 +365,11 @@ impl SessionHandle {
 
     pub(crate) fn send_message(&self, message: Message) -> bool {
         self.mailbox.push(Command::Message(message)).is_ok()
+    }
+
+    pub(crate) fn push_control(&self, command: Command) -> bool {
+        self.mailbox.push_control(command);
+        !self.mailbox.is_closed()
     }
 
     /// Whether the session has ended.
@@ -569,8 +588,12 @@ fn mount_boxed<'m, 'a, P: Page>(
 pub(crate) fn register(router: Router<()>, app: &App, table: &'static [Entry]) -> Router<()> {
     let on_stream = app.clone();
     let on_event = app.clone();
-    let _ = table;
+    let on_nav = app.clone();
     router
+        .route(
+            crate::nav::NAV_PATH,
+            post(move |req: Request| crate::nav::navigate(on_nav.clone(), table, req)),
+        )
         .route(
             STREAM_PATH,
             post(move |req: Request| stream(on_stream.clone(), req)),
@@ -587,8 +610,12 @@ fn token_signals(app: &App, id: u128) -> serde_json::Value {
     serde_json::json!({
         "_dstarToken": app.keys().sign(Purpose::Csrf, id, ttl),
         "_dstarStream": app.keys().sign(Purpose::Stream, id, Duration::from_secs(7 * 24 * 3600)),
-        "_dstarNav": app.keys().sign(Purpose::Navigation, id, ttl),
     })
+}
+
+fn nav_token(app: &App, id: u128) -> String {
+    app.keys()
+        .sign(Purpose::Navigation, id, app.sessions().config().token_ttl)
 }
 
 /// The attributes of a live page's root: its token signals and the stream it opens.
@@ -667,7 +694,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
         title.as_deref(),
         &body,
         &root_attributes(app, id),
-        "",
+        &crate::nav::client_script(&nav_token(app, id)),
     );
     if html.is_err() {
         registry.remove(id);
@@ -938,6 +965,13 @@ impl Session {
                         deadline = Instant::now() + config.reconnect_grace;
                     }
                 }
+                Command::Navigate(nav) => {
+                    let mut nav = *nav;
+                    let reply = std::mem::replace(&mut nav.reply, oneshot::channel().0);
+                    let result = self.navigate(nav).await;
+                    cleanup.subscriptions.clone_from(&self.subscriptions);
+                    let _ = reply.send(result);
+                }
                 Command::Shutdown => {
                     if let Some(stream) = self.stream.take() {
                         let mut out = Vec::new();
@@ -1107,7 +1141,83 @@ impl Session {
         let json = token_signals(&self.app, self.id).to_string();
         let mut out = Vec::new();
         PatchSignals::raw(&json).write_to(&mut out);
+        let script = format!(
+            "window.__dstar.nav = {}",
+            crate::template::js_string(&nav_token(&self.app, self.id))
+        );
+        ExecuteScript::new(&script).write_to(&mut out);
         self.send(&out);
+    }
+
+    /// Mounts the target page (its authorization runs here), then swaps it in.
+    async fn navigate(&mut self, nav: Navigate) -> Result<bool> {
+        if nav.entry.group != self.page.route().group {
+            return Ok(false);
+        }
+        let app = self.app.clone();
+        let path = nav.parts.uri.path().to_owned();
+        let query = nav.parts.uri.query().unwrap_or("").to_owned();
+        let mut mount = Mount {
+            app: &app,
+            parts: &nav.parts,
+            path: &path,
+            query: &query,
+            params: &nav.params,
+            session: Some(self.handle()),
+            subscriptions: Vec::new(),
+            title: None,
+        };
+        let page = match (nav.live.mount)(&mut mount).await {
+            Ok(page) => page,
+            Err(err) if err.location().is_some() => {
+                let mut out = Vec::new();
+                ExecuteScript::new(&crate::sse::redirect_script(err.location().unwrap_or("/")))
+                    .write_to(&mut out);
+                self.send(&out);
+                return Ok(true);
+            }
+            Err(err) => return Err(err),
+        };
+        let subscriptions = std::mem::take(&mut mount.subscriptions);
+        let title = mount.title.take();
+        drop(mount);
+
+        self.page.terminate().await;
+        for topic in &self.subscriptions {
+            app.pubsub().unsubscribe(topic, self.id);
+        }
+        for topic in &subscriptions {
+            app.pubsub().subscribe(topic, self.handle());
+        }
+        self.subscriptions = subscriptions;
+        self.page = page;
+        self.url = nav.url;
+
+        let route = self.page.route();
+        let title = title
+            .as_deref()
+            .or(route.title)
+            .unwrap_or(route.name)
+            .to_owned();
+        let mut out = Vec::new();
+        let json = token_signals(&app, self.id).to_string();
+        PatchSignals::raw(&json).write_to(&mut out);
+        let view = View {
+            app: &app,
+            route,
+            page: live_page_value(&self.url),
+        };
+        let body = self.page.render(&view)?;
+        write_root_patch(&mut out, &body);
+        let script = crate::nav::after_navigation_script(
+            &title,
+            &self.url,
+            nav.history,
+            &nav_token(&app, self.id),
+        );
+        ExecuteScript::new(&script).write_to(&mut out);
+        self.send(&out);
+        Ok(true)
     }
 }
 

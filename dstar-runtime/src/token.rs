@@ -46,9 +46,9 @@ pub struct Claims {
     pub purpose: Purpose,
     /// The session it belongs to (zero for stateless pages).
     pub session: u128,
-    /// Seconds since the Unix epoch when it was issued.
+    /// Milliseconds since the Unix epoch when it was issued.
     pub issued: u64,
-    /// Seconds since the Unix epoch when it stops being accepted.
+    /// Milliseconds since the Unix epoch when it stops being accepted.
     pub expires: u64,
 }
 
@@ -127,7 +127,7 @@ impl Keys {
             purpose,
             session,
             issued,
-            issued.saturating_add(ttl.as_secs()),
+            issued.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
         )
     }
 
@@ -187,11 +187,11 @@ pub fn random_id() -> u128 {
     u128::from_be_bytes(bytes).max(1)
 }
 
-/// Seconds since the Unix epoch.
+/// Milliseconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn to_hex(bytes: &[u8]) -> String {
