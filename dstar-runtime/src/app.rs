@@ -115,6 +115,31 @@ impl App {
         &self.inner.sessions
     }
 
+    /// Waits for ctrl-c or `SIGTERM`, then ends every live session (streams end with a retry
+    /// hint so browsers reconnect to the next server; `terminate` runs). Hand it to axum:
+    /// `axum::serve(listener, router).with_graceful_shutdown(app.clone().shutdown_signal())`.
+    pub async fn shutdown_signal(self) {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {}
+            () = terminate => {}
+        }
+        self.sessions().shutdown(Duration::from_secs(5)).await;
+    }
+
     pub(crate) fn csrf_ttl(&self) -> Duration {
         self.inner.csrf_ttl
     }

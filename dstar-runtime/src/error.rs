@@ -47,6 +47,11 @@ impl Error {
         Error::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 422: the input is well-formed but not acceptable (an empty message, a name too long).
+    pub fn unprocessable(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
     /// 500: a bug or a failed dependency. The message is logged, not shown.
     pub fn internal(message: impl fmt::Display) -> Self {
         Error::new(StatusCode::INTERNAL_SERVER_ERROR, message.to_string())

@@ -16,6 +16,8 @@
 //! - [`app`]: configuration and shared services.
 #![deny(missing_docs)]
 
+pub use http;
+
 pub mod app;
 pub mod error;
 pub mod nav;

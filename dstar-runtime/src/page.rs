@@ -195,6 +195,12 @@ impl<'a> Mount<'a> {
         self.app.state::<T>()
     }
 
+    /// The app: its state, PubSub and settings. Pages may keep a clone (it is an `Arc`), for
+    /// example to publish from `terminate`.
+    pub fn app(&self) -> &'a App {
+        self.app
+    }
+
     /// Subscribes a live page's session to a PubSub topic; its messages reach [`Page::info`].
     /// On a stateless page this does nothing.
     pub fn subscribe(&mut self, topic: impl Into<String>) {
@@ -385,6 +391,11 @@ impl<'a> Ctx<'a> {
     /// The running session, on a live page.
     pub fn session(&self) -> Option<&crate::session::SessionHandle> {
         self.session.as_ref()
+    }
+
+    /// The app: its state, PubSub and settings.
+    pub fn app(&self) -> &'a App {
+        self.app
     }
 
     /// Publishes `payload` on a PubSub topic (every subscribed live session gets it in `info`).

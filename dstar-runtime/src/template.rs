@@ -47,7 +47,7 @@ const DEFAULT_LAYOUT_SOURCE: &str = r#"<!doctype html>
 /// Where template sources come from.
 #[derive(Debug, Clone)]
 pub struct Templates {
-    dir: Option<PathBuf>,
+    dirs: Vec<PathBuf>,
     files: BTreeMap<String, String>,
     reload: bool,
 }
@@ -62,7 +62,7 @@ impl Templates {
     /// No templates but the built-in layout; add some with [`with`](Self::with).
     pub fn new() -> Self {
         Templates {
-            dir: None,
+            dirs: Vec::new(),
             files: BTreeMap::new(),
             reload: false,
         }
@@ -72,7 +72,7 @@ impl Templates {
     /// builds, files are checked for changes before each render.
     pub fn dir(path: impl Into<PathBuf>) -> Self {
         Templates {
-            dir: Some(path.into()),
+            dirs: vec![path.into()],
             files: BTreeMap::new(),
             reload: cfg!(debug_assertions),
         }
@@ -87,6 +87,17 @@ impl Templates {
                 .insert((*name).to_owned(), (*source).to_owned());
         }
         templates
+    }
+
+    /// Combines two template sets (for example an app's own with a library's). Names in
+    /// `self` win over names in `other`.
+    pub fn and(mut self, other: Templates) -> Self {
+        self.dirs.extend(other.dirs);
+        for (name, source) in other.files {
+            self.files.entry(name).or_insert(source);
+        }
+        self.reload |= other.reload;
+        self
     }
 
     /// Adds (or replaces) one template.
@@ -167,7 +178,7 @@ fn make_env(sources: &Templates) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    let dir = sources.dir.clone();
+    let dirs = sources.dirs.clone();
     let files = sources.files.clone();
     env.set_loader(move |name| {
         if let Some(source) = files.get(name) {
@@ -176,19 +187,23 @@ fn make_env(sources: &Templates) -> Environment<'static> {
         if name == DEFAULT_LAYOUT {
             return Ok(Some(DEFAULT_LAYOUT_SOURCE.to_owned()));
         }
-        let Some(dir) = &dir else { return Ok(None) };
         if name.split('/').any(|part| part == ".." || part.is_empty()) || name.contains('\\') {
             return Ok(None);
         }
-        match std::fs::read_to_string(dir.join(name)) {
-            Ok(source) => Ok(Some(source)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(TemplateError::new(
-                ErrorKind::InvalidOperation,
-                "could not read template",
-            )
-            .with_source(err)),
+        for dir in &dirs {
+            match std::fs::read_to_string(dir.join(name)) {
+                Ok(source) => return Ok(Some(source)),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(TemplateError::new(
+                        ErrorKind::InvalidOperation,
+                        format!("could not read template `{name}` from `{}`", dir.display()),
+                    )
+                    .with_source(err));
+                }
+            }
         }
+        Ok(None)
     });
     env.add_function("event", event);
     env.add_function("get", |url: &str| action("get", url));
@@ -222,7 +237,7 @@ fn newest_change(sources: &Templates) -> Option<SystemTime> {
         }
     }
     let mut newest = None;
-    if let Some(dir) = &sources.dir {
+    for dir in &sources.dirs {
         walk(dir, &mut newest);
     }
     newest
@@ -332,7 +347,9 @@ fn link(url: &str, text: &str, kwargs: Kwargs) -> Result<Value, TemplateError> {
     }
     html.push_str(" data-on:click=\"");
     let handler = format!(
-        "if (!window.__dstarNav || evt.button !== 0 || evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) return; evt.preventDefault(); window.__dstarNav({})",
+        // One expression (Datastar returns the value of an attribute's last statement): only
+        // a plain left click is taken over; modified clicks open the link as usual.
+        "window.__dstarNav && evt.button === 0 && !(evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) && (evt.preventDefault(), window.__dstarNav({}))",
         js_string(url)
     );
     crate::sse::escape_html_into(&mut html, &handler);

@@ -62,8 +62,12 @@ pub use dstar_macros::{page, templates};
 
 #[doc(inline)]
 pub use dstar_runtime::{
-    app, error, page as pages, pubsub, response, router as routing, session, signals, sse, template, token,
+    app, error, nav, page as pages, pubsub, response, router as routing, session, signals, sse,
+    template, token,
 };
+
+/// The `http` crate's types (status codes, headers) as dstar uses them.
+pub use dstar_runtime::http;
 
 #[doc(inline)]
 pub use dstar_runtime::app::App;

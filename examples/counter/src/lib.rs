@@ -3,7 +3,7 @@
 //! server keeps nothing between requests.
 
 use dstar::app::AppBuilder;
-use dstar::{Ctx, Html, Mount, View};
+use dstar::{App, Ctx, Html, Mount, View};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -40,10 +40,14 @@ impl Counter {
 }
 
 /// The counter app; `builder` carries settings such as where the Datastar client is served.
-pub fn router(builder: AppBuilder) -> axum::Router {
-    let app = builder
+pub fn app(builder: AppBuilder) -> App {
+    builder
         .templates(dstar::templates!("templates"))
         .build()
-        .expect("the counter app's configuration is complete");
-    dstar::router![Counter].into_router(app)
+        .expect("the counter app's configuration is complete")
+}
+
+/// The counter's routes.
+pub fn router(app: &App) -> axum::Router {
+    dstar::router![Counter].into_router(app.clone())
 }

@@ -7,5 +7,8 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::var("DSTAR_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, example_counter::router(dstar::App::builder())).await
+    let app = example_counter::app(dstar::App::builder());
+    axum::serve(listener, example_counter::router(&app))
+        .with_graceful_shutdown(app.shutdown_signal())
+        .await
 }
