@@ -517,3 +517,27 @@ async fn shutdown_ends_streams_for_reconnection() {
         "the stream is cut, not finished, so the client retries"
     );
 }
+
+#[tokio::test]
+async fn tokens_are_renewed_through_a_signal_before_they_expire() {
+    let ttl = Duration::from_secs(2);
+    let app = app_with(SessionConfig { token_ttl: ttl, ..SessionConfig::default() });
+    let server = serve(&app).await;
+    let loaded = tokio::time::Instant::now();
+    let tab = open_tab(&server, "/room").await;
+    let mut stream = connect(&server, &tab, None).await;
+    // Halfway through the token's life, fresh tokens arrive as signals.
+    let renewal = stream.expect_event(ttl).await;
+    assert_eq!(renewal.event.as_deref(), Some("datastar-patch-signals"));
+    let signals: serde_json::Value = serde_json::from_str(&renewal.value("signals").unwrap()).unwrap();
+    let renewed = Tab {
+        event_token: signals["_dstarToken"].as_str().unwrap().to_owned(),
+        stream_token: signals["_dstarStream"].as_str().unwrap().to_owned(),
+    };
+    assert_ne!(renewed.event_token, tab.event_token);
+    assert_eq!(send(&server, &renewed, "bump").await.status, 204);
+    // Once the first token's time is up, it is refused and the renewed one still works.
+    tokio::time::sleep_until(loaded + ttl + Duration::from_millis(100)).await;
+    assert_eq!(send(&server, &tab, "bump").await.status, 403);
+    assert_eq!(send(&server, &renewed, "bump").await.status, 204);
+}
