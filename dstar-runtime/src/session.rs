@@ -162,6 +162,19 @@ impl Registry {
         })
     }
 
+    /// Cuts every attached stream as a network failure would, keeping the sessions: browsers
+    /// reconnect and get what they missed. For failure drills and tests of reconnection.
+    pub fn disconnect_streams(&self) {
+        let mailboxes: Vec<Arc<Mailbox>> = self
+            .lock()
+            .iter()
+            .map(|(_, slot)| slot.mailbox.clone())
+            .collect();
+        for mailbox in mailboxes {
+            mailbox.push_control(Command::Disconnect);
+        }
+    }
+
     /// Ends every session: streams end with a retry hint, `terminate` runs. Returns once every
     /// session task has finished (or `timeout` passed).
     pub async fn shutdown(&self, timeout: Duration) {
@@ -219,6 +232,7 @@ pub(crate) enum Command {
     Attach(Box<Attach>),
     Detached(u64),
     Navigate(Box<Navigate>),
+    Disconnect,
     Shutdown,
 }
 
@@ -271,6 +285,7 @@ impl std::fmt::Debug for Command {
             Command::Attach(_) => "Attach",
             Command::Detached(_) => "Detached",
             Command::Navigate(_) => "Navigate",
+            Command::Disconnect => "Disconnect",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -717,7 +732,9 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
         renew_at: Instant::now() + registry.config.token_ttl / 2,
     };
     registry.tasks.fetch_add(1, Ordering::SeqCst);
-    tokio::spawn(session.run());
+    let fut = session.run();
+    eprintln!("DBG future {}", std::mem::size_of_val(&fut));
+    tokio::spawn(fut);
     Ok(html)
 }
 
@@ -908,7 +925,10 @@ enum Waiting {
 
 impl Session {
     async fn run(mut self) {
-        let config = self.app.sessions().config().clone();
+        // Borrowed, not cloned: everything held across the loop's awaits is in every idle
+        // session's task.
+        let app = self.app.clone();
+        let config = app.sessions().config();
         let mut cleanup = Cleanup {
             app: self.app.clone(),
             id: self.id,
@@ -941,11 +961,11 @@ impl Session {
                         signals,
                         reply,
                     } = *event;
-                    let result = self.handle_event(&name, &signals).await;
+                    let result = Box::pin(self.handle_event(&name, &signals)).await;
                     let _ = reply.send(result);
                 }
                 Command::Message(message) => {
-                    if let Err(err) = self.handle_info(message).await {
+                    if let Err(err) = Box::pin(self.handle_info(message)).await {
                         eprintln!(
                             "dstar: `info` of `{}` failed: {err}",
                             self.page.route().name
@@ -968,9 +988,17 @@ impl Session {
                 Command::Navigate(nav) => {
                     let mut nav = *nav;
                     let reply = std::mem::replace(&mut nav.reply, oneshot::channel().0);
-                    let result = self.navigate(nav).await;
+                    let result = Box::pin(self.navigate(nav)).await;
                     cleanup.subscriptions.clone_from(&self.subscriptions);
                     let _ = reply.send(result);
+                }
+                Command::Disconnect => {
+                    if let Some(stream) = self.stream.take() {
+                        stream.end(End::Abort, None);
+                        cleanup.stream = None;
+                        waiting = Waiting::Reconnect;
+                        deadline = Instant::now() + config.reconnect_grace;
+                    }
                 }
                 Command::Shutdown => {
                     if let Some(stream) = self.stream.take() {

@@ -303,7 +303,9 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
     }
     headers.push('}');
     Ok(format!(
-        "@post({}, {{headers: {headers}}})",
+        // Events share one URL, and the client's default cancels an in-flight request to the
+        // same URL: two quick clicks must both arrive.
+        "@post({}, {{headers: {headers}, requestCancellation: 'disabled'}})",
         js_string(url.as_str().unwrap_or("/"))
     ))
 }

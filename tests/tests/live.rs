@@ -521,7 +521,10 @@ async fn shutdown_ends_streams_for_reconnection() {
 #[tokio::test]
 async fn tokens_are_renewed_through_a_signal_before_they_expire() {
     let ttl = Duration::from_secs(2);
-    let app = app_with(SessionConfig { token_ttl: ttl, ..SessionConfig::default() });
+    let app = app_with(SessionConfig {
+        token_ttl: ttl,
+        ..SessionConfig::default()
+    });
     let server = serve(&app).await;
     let loaded = tokio::time::Instant::now();
     let tab = open_tab(&server, "/room").await;
@@ -529,7 +532,8 @@ async fn tokens_are_renewed_through_a_signal_before_they_expire() {
     // Halfway through the token's life, fresh tokens arrive as signals.
     let renewal = stream.expect_event(ttl).await;
     assert_eq!(renewal.event.as_deref(), Some("datastar-patch-signals"));
-    let signals: serde_json::Value = serde_json::from_str(&renewal.value("signals").unwrap()).unwrap();
+    let signals: serde_json::Value =
+        serde_json::from_str(&renewal.value("signals").unwrap()).unwrap();
     let renewed = Tab {
         event_token: signals["_dstarToken"].as_str().unwrap().to_owned(),
         stream_token: signals["_dstarStream"].as_str().unwrap().to_owned(),
@@ -540,4 +544,33 @@ async fn tokens_are_renewed_through_a_signal_before_they_expire() {
     tokio::time::sleep_until(loaded + ttl + Duration::from_millis(100)).await;
     assert_eq!(send(&server, &tab, "bump").await.status, 403);
     assert_eq!(send(&server, &renewed, "bump").await.status, 204);
+}
+
+#[tokio::test]
+async fn a_cut_stream_reconnects_to_the_same_state() {
+    let app = app_with(SessionConfig::default());
+    let server = serve(&app).await;
+    let tab = open_tab(&server, "/room").await;
+    let mut stream = connect(&server, &tab, None).await;
+    assert_eq!(send(&server, &tab, "bump").await.status, 204);
+    assert_eq!(stream.expect_event(WAIT).await.id.as_deref(), Some("1"));
+
+    app.sessions().disconnect_streams();
+    assert!(
+        stream.next_block(WAIT).await.is_err(),
+        "the stream is cut like a network failure"
+    );
+    assert_eq!(
+        app.sessions().len(),
+        1,
+        "the session stays for the reconnect"
+    );
+    assert_eq!(send(&server, &tab, "bump").await.status, 204);
+
+    let mut stream = connect(&server, &tab, Some(1)).await;
+    let missed = stream.expect_event(WAIT).await;
+    assert_eq!(
+        (missed.id.as_deref(), root_html(&missed).as_str()),
+        (Some("2"), r#"<p id="n">2</p>"#)
+    );
 }
