@@ -391,7 +391,7 @@ mod tests {
         let err = engine.render("bad.html", context! {}).unwrap_err();
         let text = describe(&err);
         assert!(text.contains("bad.html"), "{text}");
-        assert!(text.contains("line 2"), "{text}");
+        assert!(text.contains("bad.html:2"), "{text}");
         assert!(text.contains("missing.field"), "{text}");
     }
 

@@ -1,9 +1,9 @@
 //! A real server on an ephemeral port and a deliberately small HTTP/1.1 client to talk to it.
 //!
 //! The client writes requests by hand and decodes `Content-Length`, chunked and read-to-close
-//! bodies itself, so tests see the bytes that go over the wire. Body decoding keeps all its
-//! state in [`Body`] and only awaits cancel-safe reads, which is what lets a timeout interrupt
-//! [`SseStream::next_event`] without losing bytes.
+//! bodies itself, so tests see the bytes that go over the wire. The body reader keeps all its
+//! decoding state in itself and only awaits cancel-safe reads, which is what lets a timeout
+//! interrupt [`SseStream::next_event`] without losing bytes.
 
 use std::io;
 use std::net::SocketAddr;

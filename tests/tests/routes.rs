@@ -47,17 +47,33 @@ fn app() -> App {
 
 #[test]
 fn the_same_path_twice_is_refused_with_both_locations() {
-    let err = dstar::router![UserById, UserByName].try_into_router::<()>(app()).unwrap_err().to_string();
-    assert!(err.starts_with("dstar: routes both serve `/users/{id}` and `/users/{name}`"), "{err}");
-    assert!(err.contains("(`UserById`)") && err.contains("(`UserByName`)"), "{err}");
+    let err = dstar::router![UserById, UserByName]
+        .try_into_router::<()>(app())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("dstar: routes both serve `/users/{id}` and `/users/{name}`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(`UserById`)") && err.contains("(`UserByName`)"),
+        "{err}"
+    );
     assert_eq!(err.matches("tests/tests/routes.rs:").count(), 2, "{err}");
 }
 
 #[test]
 fn ambiguous_overlaps_are_refused_but_a_more_specific_literal_is_fine() {
-    let err = dstar::router![ByOwner, ByRepo].try_into_router::<()>(app()).unwrap_err().to_string();
+    let err = dstar::router![ByOwner, ByRepo]
+        .try_into_router::<()>(app())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("overlap"), "{err}");
-    assert!(dstar::router![UserById, NewUser].try_into_router::<()>(app()).is_ok());
+    assert!(
+        dstar::router![UserById, NewUser]
+            .try_into_router::<()>(app())
+            .is_ok()
+    );
 }
 
 #[test]

@@ -46,6 +46,7 @@ struct PatchElementsCall {
     mode: Option<String>,
     #[serde(default)]
     use_view_transition: bool,
+    view_transition_selector: Option<String>,
     namespace: Option<String>,
 }
 
@@ -92,11 +93,15 @@ fn encode(call: &SdkCall, out: &mut Vec<u8>) -> Result<(), String> {
                 event = event
                     .mode(Mode::from_name(mode).ok_or_else(|| format!("unknown mode `{mode}`"))?);
             }
+            if let Some(selector) = &call.view_transition_selector {
+                event = event.view_transition_selector(selector);
+            }
             if let Some(namespace) = &call.namespace {
                 event = event.namespace(match namespace.as_str() {
+                    "html" => Namespace::Html,
                     "svg" => Namespace::Svg,
                     "mathml" => Namespace::MathMl,
-                    _ => Namespace::Html,
+                    _ => return Err(format!("unknown namespace `{namespace}`")),
                 });
             }
             let (id, retry) = common(&call.common);
