@@ -13,7 +13,8 @@
 //! `data:` line, so no value can smuggle in a field or a second event.
 //!
 //! Single-line values (the event id, the selector, the view-transition selector) cannot be
-//! split. Each CR or LF in them is **replaced by a space**. For selectors that is exactly what
+//! split. Each CR or LF in them (and NUL, which makes a browser drop an event id) is
+//! **replaced by a space**. For selectors that is exactly what
 //! CSS does anyway (a line break in a selector is whitespace); for an id it keeps the event
 //! deliverable rather than dropping it.
 //!
@@ -560,12 +561,13 @@ fn push_line(out: &mut Vec<u8>, prefix: &[u8], line: &[u8]) {
     out.push(b'\n');
 }
 
-/// Writes a value that must stay on one line: CR and LF become spaces.
+/// Writes a value that must stay on one line: CR, LF and NUL become spaces.
 fn push_single_line(out: &mut Vec<u8>, value: &str) {
     let start = out.len();
     out.extend_from_slice(value.as_bytes());
     for byte in &mut out[start..] {
-        if *byte == b'\r' || *byte == b'\n' {
+        // NUL too: a browser ignores an event id that contains one.
+        if matches!(*byte, b'\r' | b'\n' | b'\0') {
             *byte = b' ';
         }
     }
