@@ -14,6 +14,7 @@
 //! - [`nav`]: soft navigation between live pages.
 //! - [`pubsub`]: topics live sessions subscribe to.
 //! - [`app`]: configuration and shared services.
+//! - [`testing`]: an in-process client for testing pages without a browser.
 #![deny(missing_docs)]
 
 pub use http;
@@ -30,4 +31,5 @@ pub mod signals;
 pub mod sse;
 pub mod stateless;
 pub mod template;
+pub mod testing;
 pub mod token;

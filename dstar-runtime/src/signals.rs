@@ -35,7 +35,7 @@ pub struct SignalsLimit(pub usize);
 /// async fn search(Signals(search): Signals<Search>) -> String {
 ///     format!("{} (page {})", search.query, search.page)
 /// }
-/// # let _ = axum::routing::post(search);
+/// # let _: axum::routing::MethodRouter = axum::routing::post(search);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Signals<T = Map<String, Value>>(pub T);

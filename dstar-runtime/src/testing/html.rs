@@ -1,0 +1,857 @@
+//! Just enough HTML for the test client: a tokenizer that finds tags, comments and raw text, a
+//! tree of element boundaries (byte ranges into the source), simple CSS selectors, text content
+//! and Datastar's element patches applied to a document string.
+//!
+//! This is not an HTML5 parser. It knows void elements, raw-text elements (`script`, `style`,
+//! `textarea`, `title`), comments, quoted attributes, `/>` and the common implied end tags
+//! (`li`, `p`, table cells, `option`, `dt`/`dd`). Markup a server renders is well-formed in
+//! practice, and that is what it is for.
+
+use std::ops::Range;
+
+use crate::sse::Mode;
+
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// Elements whose content is not markup.
+const RAW_TEXT: &[&str] = &["script", "style", "textarea", "title"];
+
+/// Start tags that end an open `<p>`.
+const CLOSES_P: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "details",
+    "div",
+    "dl",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "ul",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Token {
+    Start {
+        name: String,
+        attrs: Vec<(String, String)>,
+        self_closing: bool,
+        range: Range<usize>,
+    },
+    End {
+        name: String,
+        range: Range<usize>,
+    },
+    /// Text; `raw` for the content of `script` and `style` (not shown as text).
+    Text {
+        range: Range<usize>,
+        raw: bool,
+    },
+    Comment,
+}
+
+/// Splits `html` into tokens.
+pub(crate) fn tokenize(html: &str) -> Vec<Token> {
+    let bytes = html.as_bytes();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    let mut text_start = 0;
+    let flush = |tokens: &mut Vec<Token>, start: usize, end: usize| {
+        if end > start {
+            tokens.push(Token::Text {
+                range: start..end,
+                raw: false,
+            });
+        }
+    };
+    while i < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let rest = &bytes[i..];
+        if rest.starts_with(b"<!--") {
+            flush(&mut tokens, text_start, i);
+            let end = find(bytes, i + 4, b"-->").map_or(bytes.len(), |at| at + 3);
+            tokens.push(Token::Comment);
+            i = end;
+            text_start = i;
+        } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            flush(&mut tokens, text_start, i);
+            let end = find(bytes, i, b">").map_or(bytes.len(), |at| at + 1);
+            tokens.push(Token::Comment);
+            i = end;
+            text_start = i;
+        } else if rest.len() > 2 && rest[1] == b'/' && rest[2].is_ascii_alphabetic() {
+            flush(&mut tokens, text_start, i);
+            let name_end = scan_name(bytes, i + 2);
+            let name = html[i + 2..name_end].to_ascii_lowercase();
+            let end = find(bytes, name_end, b">").map_or(bytes.len(), |at| at + 1);
+            tokens.push(Token::End {
+                name,
+                range: i..end,
+            });
+            i = end;
+            text_start = i;
+        } else if rest.len() > 1 && rest[1].is_ascii_alphabetic() {
+            flush(&mut tokens, text_start, i);
+            let (token, end) = start_tag(html, i);
+            i = end;
+            text_start = i;
+            let raw_name = match &token {
+                Token::Start {
+                    name, self_closing, ..
+                } if !self_closing && RAW_TEXT.contains(&name.as_str()) => Some(name.clone()),
+                _ => None,
+            };
+            tokens.push(token);
+            if let Some(name) = raw_name {
+                let close = find_close_tag(bytes, i, &name).unwrap_or(bytes.len());
+                if close > i {
+                    tokens.push(Token::Text {
+                        range: i..close,
+                        raw: name == "script" || name == "style",
+                    });
+                }
+                i = close;
+                text_start = i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    flush(&mut tokens, text_start, bytes.len());
+    tokens
+}
+
+fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    if from >= bytes.len() {
+        return None;
+    }
+    bytes[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|at| from + at)
+}
+
+/// The start of the `</name` that ends raw text begun at `from`.
+fn find_close_tag(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
+    let mut at = from;
+    while let Some(lt) = find(bytes, at, b"</") {
+        let after = lt + 2;
+        let candidate = bytes.get(after..after + name.len())?;
+        let boundary = bytes
+            .get(after + name.len())
+            .is_none_or(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
+        if candidate.eq_ignore_ascii_case(name.as_bytes()) && boundary {
+            return Some(lt);
+        }
+        at = after;
+    }
+    None
+}
+
+fn scan_name(bytes: &[u8], from: usize) -> usize {
+    let mut end = from;
+    while end < bytes.len()
+        && !bytes[end].is_ascii_whitespace()
+        && !matches!(bytes[end], b'/' | b'>')
+    {
+        end += 1;
+    }
+    end
+}
+
+/// Parses the start tag at `start` (which is `<` followed by a letter).
+fn start_tag(html: &str, start: usize) -> (Token, usize) {
+    let bytes = html.as_bytes();
+    let name_end = scan_name(bytes, start + 1);
+    let name = html[start + 1..name_end].to_ascii_lowercase();
+    let mut attrs = Vec::new();
+    let mut i = name_end;
+    let mut self_closing = false;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        match bytes[i] {
+            b'>' => {
+                i += 1;
+                break;
+            }
+            b'/' => {
+                i += 1;
+                if bytes.get(i) == Some(&b'>') {
+                    self_closing = true;
+                    i += 1;
+                    break;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let attr_start = i;
+        while i < bytes.len()
+            && !bytes[i].is_ascii_whitespace()
+            && !matches!(bytes[i], b'=' | b'>' | b'/')
+        {
+            i += 1;
+        }
+        if i == attr_start {
+            // A stray `=`: skip it.
+            i += 1;
+            continue;
+        }
+        let attr_name = html[attr_start..i].to_ascii_lowercase();
+        let mut j = i;
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        let mut value = String::new();
+        if bytes.get(j) == Some(&b'=') {
+            j += 1;
+            while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            match bytes.get(j) {
+                Some(&quote @ (b'"' | b'\'')) => {
+                    let close = bytes[j + 1..]
+                        .iter()
+                        .position(|b| *b == quote)
+                        .map_or(bytes.len(), |at| j + 1 + at);
+                    value = decode_entities(&html[j + 1..close]);
+                    i = (close + 1).min(bytes.len());
+                }
+                Some(_) => {
+                    let value_start = j;
+                    while j < bytes.len() && !bytes[j].is_ascii_whitespace() && bytes[j] != b'>' {
+                        j += 1;
+                    }
+                    value = decode_entities(&html[value_start..j]);
+                    i = j;
+                }
+                None => i = j,
+            }
+        }
+        attrs.push((attr_name, value));
+    }
+    (
+        Token::Start {
+            name,
+            attrs,
+            self_closing,
+            range: start..i,
+        },
+        i,
+    )
+}
+
+/// Decodes the five basic entities, `&apos;`, `&nbsp;` and numeric references; anything else
+/// is left as written.
+pub(crate) fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some('\u{a0}'),
+            _ => entity.strip_prefix('#').and_then(|number| {
+                let code = match number.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => number.parse().ok(),
+                };
+                code.and_then(char::from_u32)
+            }),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One element: its name, attributes and where it is in the source.
+#[derive(Debug, Clone)]
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) attrs: Vec<(String, String)>,
+    /// From `<` of the start tag to after the `>` of the end tag.
+    pub(crate) outer: Range<usize>,
+    /// The content between the tags.
+    pub(crate) inner: Range<usize>,
+    pub(crate) parent: Option<usize>,
+}
+
+impl Element {
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn has_class(&self, class: &str) -> bool {
+        self.attr("class")
+            .is_some_and(|classes| classes.split_ascii_whitespace().any(|c| c == class))
+    }
+}
+
+/// The elements of a document, in document order.
+#[derive(Debug, Clone)]
+pub(crate) struct Tree {
+    pub(crate) elements: Vec<Element>,
+}
+
+impl Tree {
+    pub(crate) fn parse(html: &str) -> Tree {
+        let mut elements: Vec<Element> = Vec::new();
+        let mut open: Vec<usize> = Vec::new();
+        for token in tokenize(html) {
+            match token {
+                Token::Start {
+                    name,
+                    attrs,
+                    self_closing,
+                    range,
+                } => {
+                    while let Some(&top) = open.last() {
+                        if !implicitly_closed_by(&elements[top].name, &name) {
+                            break;
+                        }
+                        elements[top].inner.end = range.start;
+                        elements[top].outer.end = range.start;
+                        open.pop();
+                    }
+                    let leaf = self_closing || VOID.contains(&name.as_str());
+                    let index = elements.len();
+                    elements.push(Element {
+                        name,
+                        attrs,
+                        outer: range.start..range.end,
+                        inner: range.end..range.end,
+                        parent: open.last().copied(),
+                    });
+                    if !leaf {
+                        open.push(index);
+                    }
+                }
+                Token::End { name, range } => {
+                    let Some(position) = open.iter().rposition(|&i| elements[i].name == name)
+                    else {
+                        continue;
+                    };
+                    for &unclosed in &open[position + 1..] {
+                        elements[unclosed].inner.end = range.start;
+                        elements[unclosed].outer.end = range.start;
+                    }
+                    let closed = open[position];
+                    elements[closed].inner.end = range.start;
+                    elements[closed].outer.end = range.end;
+                    open.truncate(position);
+                }
+                Token::Text { .. } | Token::Comment => {}
+            }
+        }
+        for unclosed in open {
+            elements[unclosed].inner.end = html.len();
+            elements[unclosed].outer.end = html.len();
+        }
+        Tree { elements }
+    }
+
+    /// The elements that have no parent element (a fragment's top level).
+    pub(crate) fn top_level(&self) -> impl Iterator<Item = &Element> {
+        self.elements.iter().filter(|e| e.parent.is_none())
+    }
+
+    pub(crate) fn by_id(&self, id: &str) -> Option<usize> {
+        self.elements.iter().position(|e| e.attr("id") == Some(id))
+    }
+
+    /// The indices of the elements matching `selector`, in document order.
+    pub(crate) fn select(&self, selector: &Selector) -> Vec<usize> {
+        (0..self.elements.len())
+            .filter(|&i| selector.alternatives.iter().any(|alt| self.matches(i, alt)))
+            .collect()
+    }
+
+    fn matches(&self, index: usize, complex: &[(Combinator, Compound)]) -> bool {
+        let Some(((_, last), rest)) = complex.split_last() else {
+            return false;
+        };
+        if !last.matches(&self.elements[index]) {
+            return false;
+        }
+        // The combinator stored with a compound joins it to the compound before it.
+        let combinator = complex.last().map_or(Combinator::Descendant, |(c, _)| *c);
+        self.matches_ancestors(index, rest, combinator)
+    }
+
+    fn matches_ancestors(
+        &self,
+        index: usize,
+        rest: &[(Combinator, Compound)],
+        combinator: Combinator,
+    ) -> bool {
+        let Some(((next_combinator, compound), before)) = rest.split_last() else {
+            return true;
+        };
+        let mut parent = self.elements[index].parent;
+        while let Some(p) = parent {
+            if compound.matches(&self.elements[p])
+                && self.matches_ancestors(p, before, *next_combinator)
+            {
+                return true;
+            }
+            if combinator == Combinator::Child {
+                return false;
+            }
+            parent = self.elements[p].parent;
+        }
+        false
+    }
+}
+
+fn implicitly_closed_by(open: &str, start: &str) -> bool {
+    match open {
+        "p" => CLOSES_P.contains(&start),
+        "li" => start == "li",
+        "dt" | "dd" => matches!(start, "dt" | "dd"),
+        "option" => matches!(start, "option" | "optgroup"),
+        "td" | "th" => matches!(start, "td" | "th" | "tr"),
+        "tr" => start == "tr",
+        _ => false,
+    }
+}
+
+/// The text of `html` as a browser shows it: tags, comments, scripts and styles dropped,
+/// entities decoded, runs of whitespace collapsed to one space, trimmed.
+pub(crate) fn text_content(html: &str) -> String {
+    let mut text = String::new();
+    for token in tokenize(html) {
+        if let Token::Text { range, raw: false } = token {
+            text.push_str(&decode_entities(&html[range]));
+        }
+    }
+    collapse_whitespace(&text)
+}
+
+pub(crate) fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(|c: char| c.is_ascii_whitespace()) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selectors.
+
+/// A parsed selector: a list of alternatives (`a, b`), each a chain of compounds joined by
+/// descendant (` `) or child (`>`) combinators.
+#[derive(Debug, Clone)]
+pub(crate) struct Selector {
+    alternatives: Vec<Vec<(Combinator, Compound)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Combinator {
+    Descendant,
+    Child,
+}
+
+/// `tag#id.class[attr=value]`: every part optional, at least one present.
+#[derive(Debug, Clone, Default)]
+struct Compound {
+    tag: Option<String>,
+    id: Option<String>,
+    classes: Vec<String>,
+    attrs: Vec<(String, Option<String>)>,
+}
+
+impl Compound {
+    fn matches(&self, element: &Element) -> bool {
+        self.tag.as_ref().is_none_or(|tag| *tag == element.name)
+            && self
+                .id
+                .as_ref()
+                .is_none_or(|id| element.attr("id") == Some(id))
+            && self.classes.iter().all(|class| element.has_class(class))
+            && self.attrs.iter().all(|(name, value)| match value {
+                None => element.attr(name).is_some(),
+                Some(value) => element.attr(name) == Some(value),
+            })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tag.is_none() && self.id.is_none() && self.classes.is_empty() && self.attrs.is_empty()
+    }
+}
+
+/// What selectors the test client understands, for error messages.
+pub(crate) const SUPPORTED_SELECTORS: &str = "`#id`, `tag`, `*`, `.class`, `[attr]`, `[attr=\"value\"]`, \
+     combinations like `li.done`, descendant (`ul li`) and child (`ul > li`) combinators, and lists (`a, b`)";
+
+impl Selector {
+    pub(crate) fn parse(source: &str) -> Result<Selector, String> {
+        let mut alternatives = Vec::new();
+        for alternative in source.split(',') {
+            alternatives.push(parse_complex(alternative)?);
+        }
+        Ok(Selector { alternatives })
+    }
+}
+
+fn parse_complex(source: &str) -> Result<Vec<(Combinator, Compound)>, String> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut i = 0;
+    let mut chain = Vec::new();
+    let mut combinator = Combinator::Descendant;
+    loop {
+        let mut saw_space = false;
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+            saw_space = true;
+        }
+        if i >= chars.len() {
+            break;
+        }
+        if chars[i] == '>' {
+            if chain.is_empty() {
+                return Err("a selector cannot start with `>`".to_owned());
+            }
+            combinator = Combinator::Child;
+            i += 1;
+            continue;
+        }
+        if !chain.is_empty() && !saw_space && combinator == Combinator::Descendant {
+            return Err(format!("unexpected `{}`", chars[i]));
+        }
+        let mut compound = Compound::default();
+        let universal = chars[i] == '*';
+        if universal {
+            i += 1;
+        } else if chars[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < chars.len() && is_ident(chars[i]) {
+                i += 1;
+            }
+            compound.tag = Some(chars[start..i].iter().collect::<String>().to_lowercase());
+        }
+        loop {
+            match chars.get(i) {
+                Some('#') => {
+                    let (ident, next) = ident(&chars, i + 1)?;
+                    compound.id = Some(ident);
+                    i = next;
+                }
+                Some('.') => {
+                    let (ident, next) = ident(&chars, i + 1)?;
+                    compound.classes.push(ident);
+                    i = next;
+                }
+                Some('[') => {
+                    let close = chars[i..]
+                        .iter()
+                        .position(|c| *c == ']')
+                        .map(|at| i + at)
+                        .ok_or("an attribute selector is missing its `]`")?;
+                    let inside: String = chars[i + 1..close].iter().collect();
+                    let (name, value) = match inside.split_once('=') {
+                        Some((name, value)) => {
+                            if name.ends_with(['~', '|', '^', '$', '*']) {
+                                return Err(format!(
+                                    "attribute operator `{}=` is not supported",
+                                    &name[name.len() - 1..]
+                                ));
+                            }
+                            let value = value.trim();
+                            let unquoted = value
+                                .strip_prefix('"')
+                                .and_then(|v| v.strip_suffix('"'))
+                                .or_else(|| {
+                                    value.strip_prefix('\'').and_then(|v| v.strip_suffix('\''))
+                                })
+                                .unwrap_or(value);
+                            (name.trim().to_lowercase(), Some(unquoted.to_owned()))
+                        }
+                        None => (inside.trim().to_lowercase(), None),
+                    };
+                    if name.is_empty() {
+                        return Err("an attribute selector needs a name".to_owned());
+                    }
+                    compound.attrs.push((name, value));
+                    i = close + 1;
+                }
+                Some(':') => return Err("pseudo-classes are not supported".to_owned()),
+                Some(c) if c.is_whitespace() || *c == '>' => break,
+                Some(c) => return Err(format!("unexpected `{c}`")),
+                None => break,
+            }
+        }
+        if compound.is_empty() && !universal {
+            return Err("empty selector".to_owned());
+        }
+        chain.push((combinator, compound));
+        combinator = Combinator::Descendant;
+    }
+    if chain.is_empty() {
+        return Err("empty selector".to_owned());
+    }
+    if combinator == Combinator::Child {
+        return Err("a selector cannot end with `>`".to_owned());
+    }
+    Ok(chain)
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '-' || c == '_'
+}
+
+fn ident(chars: &[char], start: usize) -> Result<(String, usize), String> {
+    let mut end = start;
+    while end < chars.len() && is_ident(chars[end]) {
+        end += 1;
+    }
+    if end == start {
+        return Err("expected a name after `#` or `.`".to_owned());
+    }
+    Ok((chars[start..end].iter().collect(), end))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element patches.
+
+/// Why an element patch could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PatchError {
+    /// The selector is not one the client understands.
+    Selector { selector: String, reason: String },
+    /// Nothing in the page matches.
+    NoTarget { target: String },
+    /// Without a selector, every top-level element needs an id.
+    NoId { element: String },
+}
+
+/// Applies one `datastar-patch-elements` event to `doc`.
+///
+/// Without a selector, each top-level element of `elements` is matched by its id: `outer` and
+/// `replace` swap the target for it, `inner` swaps the target's content for the element's
+/// content, `remove` removes the target, and the insertion modes insert the element relative to
+/// the target. With a selector, the whole fragment is used for every match.
+pub(crate) fn apply_patch(
+    doc: &mut String,
+    selector: Option<&str>,
+    mode: Mode,
+    elements: &str,
+) -> Result<(), PatchError> {
+    match selector {
+        Some(selector) => {
+            let parsed = Selector::parse(selector).map_err(|reason| PatchError::Selector {
+                selector: selector.to_owned(),
+                reason,
+            })?;
+            let count = Tree::parse(doc).select(&parsed).len();
+            if count == 0 {
+                return Err(PatchError::NoTarget {
+                    target: format!("selector `{selector}`"),
+                });
+            }
+            // Last match first: a change at or after a match's start leaves the earlier
+            // matches where they were, so their positions in the list stay valid.
+            for nth in (0..count).rev() {
+                let tree = Tree::parse(doc);
+                let Some(&target) = tree.select(&parsed).get(nth) else {
+                    continue;
+                };
+                let target = tree.elements[target].clone();
+                splice(doc, &target, mode, elements, elements);
+            }
+            Ok(())
+        }
+        None => {
+            let fragment = Tree::parse(elements);
+            let tops: Vec<Element> = fragment.top_level().cloned().collect();
+            for element in tops {
+                let Some(id) = element.attr("id") else {
+                    return Err(PatchError::NoId {
+                        element: snippet(&elements[element.outer.clone()]),
+                    });
+                };
+                let tree = Tree::parse(doc);
+                let target = tree.by_id(id).ok_or_else(|| PatchError::NoTarget {
+                    target: format!("id `{id}`"),
+                })?;
+                let target = tree.elements[target].clone();
+                splice(
+                    doc,
+                    &target,
+                    mode,
+                    &elements[element.outer.clone()],
+                    &elements[element.inner.clone()],
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Puts `outer` (or, in `inner` mode, `inner`) into `doc` at `target` according to `mode`.
+fn splice(doc: &mut String, target: &Element, mode: Mode, outer: &str, inner: &str) {
+    match mode {
+        Mode::Outer | Mode::Replace => doc.replace_range(target.outer.clone(), outer),
+        Mode::Inner => doc.replace_range(target.inner.clone(), inner),
+        Mode::Remove => doc.replace_range(target.outer.clone(), ""),
+        Mode::Prepend => doc.insert_str(target.inner.start, outer),
+        Mode::Append => doc.insert_str(target.inner.end, outer),
+        Mode::Before => doc.insert_str(target.outer.start, outer),
+        Mode::After => doc.insert_str(target.outer.end, outer),
+    }
+}
+
+/// A short excerpt of `html` for messages.
+pub(crate) fn snippet(html: &str) -> String {
+    const MAX: usize = 120;
+    if html.len() <= MAX {
+        return html.to_owned();
+    }
+    let mut end = MAX;
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &html[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outer<'a>(html: &'a str, selector: &str) -> Vec<&'a str> {
+        let tree = Tree::parse(html);
+        tree.select(&Selector::parse(selector).unwrap())
+            .into_iter()
+            .map(|i| &html[tree.elements[i].outer.clone()])
+            .collect()
+    }
+
+    #[test]
+    fn finds_element_boundaries() {
+        let html = r#"<div id="a" title='x > y'><br><img src=x /><!-- <p id="c"> --><script>if (a < b) { "</div>" }</script><p id="b">one<p>two</div><span id=u>u</span>"#;
+        assert_eq!(
+            outer(html, "#a"),
+            [
+                r#"<div id="a" title='x > y'><br><img src=x /><!-- <p id="c"> --><script>if (a < b) { "</div>" }</script><p id="b">one<p>two</div>"#
+            ]
+        );
+        assert_eq!(outer(html, "#b"), [r#"<p id="b">one"#]);
+        assert_eq!(outer(html, "p"), [r#"<p id="b">one"#, "<p>two"]);
+        assert!(outer(html, "#c").is_empty(), "comments are not markup");
+        assert_eq!(outer(html, "span#u"), ["<span id=u>u</span>"]);
+        assert_eq!(outer(html, "div > p"), [r#"<p id="b">one"#, "<p>two"]);
+        assert_eq!(outer(html, "div br, span"), ["<br>", "<span id=u>u</span>"]);
+        assert_eq!(outer(html, "[title=\"x > y\"] > br"), ["<br>"]);
+        assert_eq!(outer(html, "*").len(), 7);
+    }
+
+    #[test]
+    fn unsupported_selectors_say_why() {
+        for bad in ["li:first-child", "a + b", "", "> a", "[x~=y]", "#"] {
+            assert!(Selector::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_is_what_a_reader_sees() {
+        assert_eq!(
+            text_content(
+                "<p> a &amp; <b>b</b>\n &lt;c&gt; &#39;d&#x27; &quot;e&quot;<script>x</script><!-- f --></p>"
+            ),
+            "a & b <c> 'd' \"e\""
+        );
+    }
+
+    #[test]
+    fn patches_by_id_and_by_selector() {
+        let mut doc =
+            String::from(r#"<body><ul id="l"><li id="a">a</li></ul><p id="p">x</p></body>"#);
+        apply_patch(&mut doc, Some("#l"), Mode::Append, "<li>b</li>").unwrap();
+        apply_patch(&mut doc, Some("#l"), Mode::Prepend, "<li>0</li>").unwrap();
+        apply_patch(&mut doc, None, Mode::Outer, r#"<li id="a">A</li>"#).unwrap();
+        apply_patch(&mut doc, None, Mode::Inner, r#"<p id="p">y</p>"#).unwrap();
+        apply_patch(&mut doc, Some("li"), Mode::After, "<hr>").unwrap();
+        assert_eq!(
+            doc,
+            r#"<body><ul id="l"><li>0</li><hr><li id="a">A</li><hr><li>b</li><hr></ul><p id="p">y</p></body>"#
+        );
+        apply_patch(&mut doc, Some("hr"), Mode::Remove, "").unwrap();
+        apply_patch(&mut doc, Some("body"), Mode::Append, "<footer>f</footer>").unwrap();
+        assert_eq!(
+            doc,
+            r#"<body><ul id="l"><li>0</li><li id="a">A</li><li>b</li></ul><p id="p">y</p><footer>f</footer></body>"#
+        );
+        assert_eq!(
+            apply_patch(&mut doc, None, Mode::Outer, "<b>no id</b>"),
+            Err(PatchError::NoId {
+                element: "<b>no id</b>".to_owned()
+            })
+        );
+        assert!(matches!(
+            apply_patch(&mut doc, Some("#nope"), Mode::Inner, "x"),
+            Err(PatchError::NoTarget { .. })
+        ));
+    }
+}
