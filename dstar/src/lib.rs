@@ -57,8 +57,54 @@
 //!   stateless handlers, live sessions, PubSub.
 #![deny(missing_docs)]
 
+/// Makes the type of an inherent `impl` block a routable page: implements [`Page`] for it from
+/// the methods the block has.
+///
+/// The macro checks the block before it generates anything, and each mistake is a compile error
+/// on the token to change, saying what to write instead. A page without `render`, for one,
+///
+/// ```compile_fail
+/// use dstar::Mount;
+///
+/// struct Home;
+///
+/// #[dstar::page("/")]
+/// impl Home {
+///     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
+///         Ok(Home)
+///     }
+/// }
+/// ```
+///
+/// is refused on `Home` with
+/// `` page `Home` has no `render` method; add `fn render(&self, view: &View<'_>) -> dstar::Result<Html>` ``.
+/// With it, the page compiles:
+///
+/// ```
+/// use dstar::{Html, Mount, View};
+///
+/// struct Home;
+///
+/// #[dstar::page("/")]
+/// impl Home {
+///     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
+///         Ok(Home)
+///     }
+///
+///     fn render(&self, view: &View<'_>) -> dstar::Result<Html> {
+///         view.render_str("<h1>Home</h1>", ())
+///     }
+/// }
+/// ```
+///
 #[doc(inline)]
-pub use dstar_macros::{page, templates};
+pub use dstar_macros::page;
+
+/// The crate's templates, an expression of type [`Templates`]: read from a directory while
+/// developing, embedded in the binary for release.
+///
+#[doc(inline)]
+pub use dstar_macros::templates;
 
 #[doc(inline)]
 pub use dstar_runtime::{
@@ -80,6 +126,9 @@ pub use dstar_runtime::router::Pages;
 #[doc(inline)]
 pub use dstar_runtime::template::Templates;
 
+#[doc(inline)]
+pub use dstar_runtime::testing as test;
+
 /// Lists the pages an app serves: `dstar::router![Home, Counter]` is a [`Pages`] table;
 /// `.into_router(app)` checks it (duplicate or overlapping paths are reported with both
 /// source locations) and returns an `axum::Router`.
@@ -90,16 +139,29 @@ macro_rules! router {
     };
 }
 
-/// Not public API: the items `#[dstar::page]` expansions name. They may change at any time.
+/// Not public API: the items `#[dstar::page]` and `dstar::templates!` expansions name. They may
+/// change at any time.
 #[doc(hidden)]
 pub mod __private {
+    pub use core::future::Future;
+    pub use core::result::Result::Err;
+
     pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, Route, View};
     pub use dstar_runtime::template::Templates;
 
-    /// The future a generated `Page` method returns.
-    pub use core::future::Future;
-    pub use core::result::Result::{Err, Ok};
+    /// What an event's signals type must be. A bound of its own so that a type that is not
+    /// `Deserialize` gets an error saying what signals are, on the user's type.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be an event's signals",
+        label = "not `Deserialize`",
+        note = "signals are parsed from the event's JSON: add `#[derive(serde::Deserialize)]` to `{Self}`"
+    )]
+    pub trait Signals: serde::de::DeserializeOwned {}
 
-    /// Makes `T: DeserializeOwned` failures point at the user's signals type.
-    pub fn assert_signals<T: serde::de::DeserializeOwned>() {}
+    impl<T: serde::de::DeserializeOwned> Signals for T {}
+
+    /// An event's signals as the handler's signals type.
+    pub fn signals<T: Signals>(event: &Event<'_>) -> crate::Result<T> {
+        event.signals()
+    }
 }

@@ -1,0 +1,6 @@
+#[dstar::page("/")]
+struct Home {
+    count: i64,
+}
+
+fn main() {}

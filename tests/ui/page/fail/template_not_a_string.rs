@@ -1,0 +1,18 @@
+use dstar::{Html, Mount, View};
+
+struct Home;
+
+#[dstar::page("/", template = TEMPLATE)]
+impl Home {
+    async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
+        Ok(Home)
+    }
+
+    fn render(&self, _view: &View<'_>) -> dstar::Result<Html> {
+        Ok(Html::default())
+    }
+}
+
+const TEMPLATE: &str = "home.html";
+
+fn main() {}

@@ -1,0 +1,3 @@
+fn main() {
+    let _templates = dstar::templates!("no-such-directory");
+}
