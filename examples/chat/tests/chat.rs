@@ -20,29 +20,63 @@ async fn a_message_from_one_tab_appears_in_every_tab() {
     bob.assert_text("#online", "2 online");
     bob.assert_text("#messages", "No messages yet.");
 
-    alice.event("send", json!({ "name": "Alice", "message": "  hello <b>Bob</b> " })).await.unwrap();
+    alice
+        .event(
+            "send",
+            json!({ "name": "Alice", "message": "  hello <b>Bob</b> " }),
+        )
+        .await
+        .unwrap();
     alice.assert_signal("message", "");
     alice.assert_count("#messages li", 1);
     bob.settle().await.unwrap();
     bob.assert_text("#messages li", "Alice: hello <b>Bob</b>");
-    assert!(bob.html().contains("hello &lt;b&gt;Bob&lt;"), "messages are escaped");
+    assert!(
+        bob.html().contains("hello &lt;b&gt;Bob&lt;"),
+        "messages are escaped"
+    );
 
-    bob.event("send", json!({ "name": "", "message": "hi" })).await.unwrap();
+    bob.event("send", json!({ "name": "", "message": "hi" }))
+        .await
+        .unwrap();
     alice.settle().await.unwrap();
-    assert_eq!(alice.texts("#messages li"), ["Alice: hello <b>Bob</b>", "anonymous: hi"]);
+    assert_eq!(
+        alice.texts("#messages li"),
+        ["Alice: hello <b>Bob</b>", "anonymous: hi"]
+    );
 }
 
 #[tokio::test]
 async fn empty_and_oversized_messages_are_refused() {
     let client = client();
     let mut tab = client.get("/chat").await.unwrap();
-    let empty = tab.event("send", json!({ "name": "A", "message": "   " })).await.unwrap_err();
-    assert_eq!(empty.status(), Some(dstar::http::StatusCode::UNPROCESSABLE_ENTITY));
-    let long = tab.event("send", json!({ "name": "A", "message": "x".repeat(501) })).await.unwrap_err();
-    assert_eq!(long.status(), Some(dstar::http::StatusCode::UNPROCESSABLE_ENTITY));
-    let wrong = tab.event("send", json!({ "name": 5, "message": "hi" })).await.unwrap_err();
-    assert_eq!(wrong.status(), Some(dstar::http::StatusCode::UNPROCESSABLE_ENTITY));
+    let empty = tab
+        .event("send", json!({ "name": "A", "message": "   " }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        empty.status(),
+        Some(dstar::http::StatusCode::UNPROCESSABLE_ENTITY)
+    );
+    let long = tab
+        .event("send", json!({ "name": "A", "message": "x".repeat(501) }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        long.status(),
+        Some(dstar::http::StatusCode::UNPROCESSABLE_ENTITY)
+    );
+    let wrong = tab
+        .event("send", json!({ "name": 5, "message": "hi" }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong.status(),
+        Some(dstar::http::StatusCode::UNPROCESSABLE_ENTITY)
+    );
     tab.assert_text("#messages", "No messages yet.");
-    tab.event("send", json!({ "name": "A", "message": "still here" })).await.unwrap();
+    tab.event("send", json!({ "name": "A", "message": "still here" }))
+        .await
+        .unwrap();
     tab.assert_text("#messages li", "A: still here");
 }
