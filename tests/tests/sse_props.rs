@@ -32,8 +32,10 @@ fn normalise_line_breaks(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
+/// What the encoder makes of a single-line field: CR, LF and NUL (which would make a browser
+/// drop an event id) become spaces.
 fn single_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
+    text.replace(['\r', '\n', '\0'], " ")
 }
 
 fn encode(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
@@ -80,8 +82,7 @@ proptest! {
     #[test]
     fn single_line_fields_keep_one_line(
         selector in tricky_text(0),
-        // A browser ignores an id containing NUL, so NUL is left out here.
-        id in tricky_text(0).prop_filter("no NUL", |id| !id.contains('\0')),
+        id in tricky_text(0),
         transition in tricky_text(0),
     ) {
         let stream = encode(|out| {
