@@ -28,6 +28,10 @@ pub const ARGS_HEADER: &str = "x-dstar-args";
 
 pub(crate) async fn get<P: Page>(app: App, req: Request) -> Response {
     if P::ROUTE.live {
+        if req.method() == http::Method::HEAD {
+            // A HEAD (link checkers, monitors) must not start a session nobody will use.
+            return HtmlResponse("").into_response();
+        }
         return crate::session::get::<P>(app, req).await;
     }
     let (parts, _body) = req.into_parts();

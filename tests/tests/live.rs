@@ -574,3 +574,12 @@ async fn a_cut_stream_reconnects_to_the_same_state() {
         (Some("2"), r#"<p id="n">2</p>"#)
     );
 }
+
+#[tokio::test]
+async fn a_head_request_starts_no_session() {
+    let app = app_with(SessionConfig::default());
+    let server = serve(&app).await;
+    let head = server.request("HEAD", "/room", &[], None).await.unwrap();
+    assert_eq!(head.status, 200);
+    assert!(app.sessions().is_empty());
+}
