@@ -688,7 +688,9 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
             return Err(err);
         }
     };
-    let subscriptions = std::mem::take(&mut mount.subscriptions);
+    let mut subscriptions = std::mem::take(&mut mount.subscriptions);
+    // Kept for the session's life: without spare capacity (a first push reserves four).
+    subscriptions.shrink_to_fit();
     let title = mount.title.take();
     let url = crate::stateless::path_and_query(parts);
     let view = View {
@@ -732,9 +734,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
         renew_at: Instant::now() + registry.config.token_ttl / 2,
     };
     registry.tasks.fetch_add(1, Ordering::SeqCst);
-    let fut = session.run();
-    eprintln!("DBG future {}", std::mem::size_of_val(&fut));
-    tokio::spawn(fut);
+    tokio::spawn(session.run());
     Ok(html)
 }
 
@@ -877,16 +877,9 @@ struct Session {
 }
 
 /// Frees the slot and counts the task out however the task ends, and on a panic tells the
-/// browser to reload.
-struct Cleanup {
-    app: App,
-    id: u128,
-    mailbox: Arc<Mailbox>,
-    stream: Option<Arc<StreamQueue>>,
-    subscriptions: Vec<String>,
-}
-
-impl Drop for Cleanup {
+/// browser to reload. (On `Session` itself rather than a guard holding copies of its fields:
+/// whatever the task keeps across an await is paid by every idle session.)
+impl Drop for Session {
     fn drop(&mut self) {
         let pending = self.mailbox.close();
         for command in pending {
@@ -925,28 +918,18 @@ enum Waiting {
 
 impl Session {
     async fn run(mut self) {
-        // Borrowed, not cloned: everything held across the loop's awaits is in every idle
-        // session's task.
-        let app = self.app.clone();
-        let config = app.sessions().config();
-        let mut cleanup = Cleanup {
-            app: self.app.clone(),
-            id: self.id,
-            mailbox: self.mailbox.clone(),
-            stream: None,
-            subscriptions: self.subscriptions.clone(),
-        };
+        // Every local held across the loop's await is part of every idle session's task, so
+        // there are few: the settings are read where they are needed, not copied.
         let mut waiting = Waiting::Connect;
-        let mut deadline = Instant::now() + config.connect_deadline;
+        let mut deadline = Instant::now() + self.app.sessions().config().connect_deadline;
         let mailbox = self.mailbox.clone();
         loop {
-            let timer = match waiting {
-                Waiting::Attached => self.renew_at,
-                Waiting::Connect | Waiting::Reconnect => deadline.min(self.renew_at),
-            };
             let command = tokio::select! {
                 command = mailbox.recv() => command,
-                () = tokio::time::sleep_until(timer) => {
+                () = tokio::time::sleep_until(match waiting {
+                    Waiting::Attached => self.renew_at,
+                    Waiting::Connect | Waiting::Reconnect => deadline.min(self.renew_at),
+                }) => {
                     if !matches!(waiting, Waiting::Attached) && Instant::now() >= deadline {
                         break;
                     }
@@ -956,13 +939,8 @@ impl Session {
             };
             match command {
                 Command::Event(event) => {
-                    let EventCommand {
-                        name,
-                        signals,
-                        reply,
-                    } = *event;
-                    let result = Box::pin(self.handle_event(&name, &signals)).await;
-                    let _ = reply.send(result);
+                    let result = Box::pin(self.handle_event(&event.name, &event.signals)).await;
+                    let _ = event.reply.send(result);
                 }
                 Command::Message(message) => {
                     if let Err(err) = Box::pin(self.handle_info(message)).await {
@@ -974,30 +952,27 @@ impl Session {
                 }
                 Command::Attach(attach) => {
                     self.attach(*attach);
-                    cleanup.stream = self.stream.clone();
                     waiting = Waiting::Attached;
                 }
                 Command::Detached(generation) => {
                     if generation == self.generation && self.stream.is_some() {
                         self.stream = None;
-                        cleanup.stream = None;
                         waiting = Waiting::Reconnect;
-                        deadline = Instant::now() + config.reconnect_grace;
+                        deadline = Instant::now() + self.app.sessions().config().reconnect_grace;
                     }
                 }
-                Command::Navigate(nav) => {
-                    let mut nav = *nav;
+                Command::Navigate(mut nav) => {
+                    // Unboxed only inside the boxed future: a `Navigate` local would sit in
+                    // every session's task for good.
                     let reply = std::mem::replace(&mut nav.reply, oneshot::channel().0);
-                    let result = Box::pin(self.navigate(nav)).await;
-                    cleanup.subscriptions.clone_from(&self.subscriptions);
+                    let result = Box::pin(self.navigate(*nav)).await;
                     let _ = reply.send(result);
                 }
                 Command::Disconnect => {
                     if let Some(stream) = self.stream.take() {
                         stream.end(End::Abort, None);
-                        cleanup.stream = None;
                         waiting = Waiting::Reconnect;
-                        deadline = Instant::now() + config.reconnect_grace;
+                        deadline = Instant::now() + self.app.sessions().config().reconnect_grace;
                     }
                 }
                 Command::Shutdown => {
@@ -1006,14 +981,12 @@ impl Session {
                         out.extend_from_slice(b"retry: 1000\n\n");
                         stream.end(End::Abort, Some(Bytes::from(out)));
                     }
-                    cleanup.stream = None;
                     break;
                 }
             }
         }
-        cleanup.stream = self.stream.take();
+        // Dropping `self` then frees the slot and closes the stream.
         self.page.terminate().await;
-        drop(cleanup);
     }
 
     fn attach(&mut self, attach: Attach) {
@@ -1206,7 +1179,8 @@ impl Session {
             }
             Err(err) => return Err(err),
         };
-        let subscriptions = std::mem::take(&mut mount.subscriptions);
+        let mut subscriptions = std::mem::take(&mut mount.subscriptions);
+        subscriptions.shrink_to_fit();
         let title = mount.title.take();
         drop(mount);
 

@@ -26,6 +26,11 @@ pub const TOKEN_HEADER: &str = "x-dstar-token";
 /// Header carrying extra event arguments (a JSON object merged into the signals).
 pub const ARGS_HEADER: &str = "x-dstar-args";
 
+// The same names parsed once: looking a header up by `&str` parses the name every time.
+static EVENT_NAME: http::HeaderName = http::HeaderName::from_static(EVENT_HEADER);
+static TOKEN_NAME: http::HeaderName = http::HeaderName::from_static(TOKEN_HEADER);
+static ARGS_NAME: http::HeaderName = http::HeaderName::from_static(ARGS_HEADER);
+
 pub(crate) async fn get<P: Page>(app: App, req: Request) -> Response {
     if P::ROUTE.live {
         if req.method() == http::Method::HEAD {
@@ -145,11 +150,11 @@ async fn run_event<P: Page>(
     parts: &http::request::Parts,
     body: Body,
 ) -> Result<Vec<u8>> {
-    let token = header(parts, TOKEN_HEADER);
+    let token = header(parts, &TOKEN_NAME);
     app.keys().verify(token, Purpose::Csrf).map_err(|err| {
         Error::forbidden(format!("event refused: {err} (the `{TOKEN_HEADER}` header must carry the token issued with the page)"))
     })?;
-    let name = header(parts, EVENT_HEADER);
+    let name = header(parts, &EVENT_NAME);
     if name.is_empty() {
         return Err(Error::bad_request(format!(
             "event refused: no `{EVENT_HEADER}` header"
@@ -165,7 +170,7 @@ async fn run_event<P: Page>(
 
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
-    let params = crate::router::match_path(P::ROUTE.path, path).unwrap_or_default();
+    let params = route_params(&P::ROUTE, path);
     let mut mount = Mount {
         app,
         parts,
@@ -177,7 +182,7 @@ async fn run_event<P: Page>(
         title: None,
     };
     let mut page = P::mount(&mut mount).await?;
-    let url = path_and_query(parts);
+    let url = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
     let page_data = page_value(url.into(), token, false);
     let mut cx = Ctx::new(app, &P::ROUTE, page_data);
     page.event(Event::new(name, &raw), &mut cx).await?;
@@ -188,7 +193,7 @@ async fn run_event<P: Page>(
     Ok(cx.out)
 }
 
-fn header<'p>(parts: &'p http::request::Parts, name: &str) -> &'p str {
+fn header<'p>(parts: &'p http::request::Parts, name: &http::HeaderName) -> &'p str {
     parts
         .headers
         .get(name)
@@ -196,9 +201,19 @@ fn header<'p>(parts: &'p http::request::Parts, name: &str) -> &'p str {
         .unwrap_or("")
 }
 
+/// The path parameters of a request to `route` (none, without matching, for a path with no
+/// `{param}`).
+fn route_params(route: &'static Route, path: &str) -> Vec<(&'static str, String)> {
+    if route.path.contains('{') {
+        crate::router::match_path(route.path, path).unwrap_or_default()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Merges the `x-dstar-args` object (from `event("name", {...})`) into the signals.
 pub(crate) fn merge_args(raw: Vec<u8>, parts: &http::request::Parts) -> Result<Vec<u8>> {
-    let args = header(parts, ARGS_HEADER);
+    let args = header(parts, &ARGS_NAME);
     if args.is_empty() {
         return Ok(raw);
     }

@@ -1,0 +1,301 @@
+//! Live session memory, counted by a global allocator that tracks live heap bytes.
+//!
+//! (a) In-process, no sockets: live page loads are driven through the router with tower
+//!     `oneshot`, and the live bytes before and after N sessions give the bytes per session
+//!     (stream not connected). Then each session's stream request is driven the same way and
+//!     its response body held (as hyper would hold it), which adds the session side of a
+//!     connected stream; a bare `Sse::stream` over an `mpsc` channel is measured the same way.
+//! (b) Real loopback connections: a client process opens N bare SSE streams, then N dstar
+//!     live sessions with their streams; the server process counts its live bytes.
+//!
+//! `cargo bench -p dstar-benchmarks --bench session_memory` (set `SESSIONS` / `CONNECTIONS` to
+//! change N). Needs an open-file limit of at least `CONNECTIONS + 100`.
+
+use std::alloc::System;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use cap::Cap;
+use dstar_benchmarks::child::{Child, Orders, child_args, tell};
+use dstar_benchmarks::client::{self, Conn};
+use tower::ServiceExt;
+
+#[global_allocator]
+static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
+
+const WARM_UP: usize = 200;
+/// A stream token is the hex of 65 bytes.
+const TOKEN_LEN: usize = 130;
+
+fn live() -> usize {
+    ALLOC.allocated()
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if let Some(args) = child_args() {
+        dstar_benchmarks::runtime().block_on(client_main(args));
+        return;
+    }
+    let sessions = env_usize("SESSIONS", 10_000);
+    let connections = env_usize("CONNECTIONS", 2_000);
+    let runtime = dstar_benchmarks::runtime();
+    runtime.block_on(async {
+        println!("# Live session memory (live heap bytes, counted by a global allocator)\n");
+        in_process(sessions).await;
+        with_connections(connections).await;
+    });
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+async fn call(router: &Router, request: Request<Body>) -> axum::response::Response {
+    router.clone().oneshot(request).await.expect("infallible")
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).expect("request")
+}
+
+async fn body_text(response: axum::response::Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Loads `path` `n` times; the stream tokens go into `tokens` (preallocated by the caller so
+/// that they are counted before and after alike).
+async fn load_pages(router: &Router, path: &str, n: usize, tokens: &mut String) {
+    for _ in 0..n {
+        let response = call(router, get(path)).await;
+        assert_eq!(response.status(), 200);
+        let html = body_text(response).await;
+        let token = dstar_benchmarks::stream_token(&html);
+        assert_eq!(token.len(), TOKEN_LEN);
+        assert!(tokens.len() + TOKEN_LEN <= tokens.capacity());
+        tokens.push_str(&token);
+    }
+}
+
+struct Row {
+    what: String,
+    n: usize,
+    bytes: f64,
+    note: String,
+}
+
+fn print_rows(rows: &[Row]) {
+    println!("| what | N | bytes each | note |");
+    println!("| --- | ---: | ---: | --- |");
+    for row in rows {
+        println!(
+            "| {} | {} | {:.0} | {} |",
+            row.what, row.n, row.bytes, row.note
+        );
+    }
+    println!();
+}
+
+async fn in_process(n: usize) {
+    println!("## (a) In-process: sessions without and with their stream, no sockets\n");
+    let mut rows = Vec::new();
+    for (page, path, state) in [
+        ("Idle (zero-sized, no subscription)", "/idle", 0usize),
+        ("Counter (8 B state, one PubSub topic)", "/live", 8),
+    ] {
+        let app = dstar_benchmarks::app(dstar_benchmarks::session_config());
+        let router = dstar_benchmarks::router(&app);
+        let mut warm_tokens = String::with_capacity(WARM_UP * TOKEN_LEN);
+        load_pages(&router, path, WARM_UP, &mut warm_tokens).await;
+        let mut tokens = String::with_capacity(n * TOKEN_LEN);
+        let mut bodies: Vec<Body> = Vec::with_capacity(n);
+        settle().await;
+
+        let s0 = live();
+        load_pages(&router, path, n, &mut tokens).await;
+        settle().await;
+        let s1 = live();
+        assert_eq!(app.sessions().len(), WARM_UP + n);
+
+        for i in 0..n {
+            let token = &tokens[i * TOKEN_LEN..(i + 1) * TOKEN_LEN];
+            let request = Request::post("/__dstar/stream")
+                .header("x-dstar-token", token)
+                .body(Body::from("{}"))
+                .expect("request");
+            let response = call(&router, request).await;
+            assert_eq!(response.status(), 200);
+            bodies.push(response.into_body());
+        }
+        settle().await;
+        let s2 = live();
+
+        let per_session = (s1 as f64 - s0 as f64) / n as f64;
+        let attach = (s2 as f64 - s1 as f64) / n as f64;
+        rows.push(Row {
+            what: format!("dstar session, stream not connected: {page}"),
+            n,
+            bytes: per_session,
+            note: format!(
+                "{:.0} B beyond the {state} B page state (target ≤ 1024)",
+                per_session - state as f64
+            ),
+        });
+        rows.push(Row {
+            what: format!("+ its stream attached (response body held, no socket): {page}"),
+            n,
+            bytes: attach,
+            note: format!("session + stream = {:.0} B", per_session + attach),
+        });
+        drop(bodies);
+        app.sessions().shutdown(Duration::from_secs(10)).await;
+    }
+
+    // The bare baseline: an mpsc channel and `Sse::stream`, response body held.
+    let app = dstar_benchmarks::app(dstar_benchmarks::session_config());
+    let router = dstar_benchmarks::router(&app);
+    let mut warm_bodies: Vec<Body> = Vec::with_capacity(WARM_UP);
+    for _ in 0..WARM_UP {
+        warm_bodies.push(call(&router, get("/sse")).await.into_body());
+    }
+    let mut bodies: Vec<Body> = Vec::with_capacity(n);
+    settle().await;
+    let s0 = live();
+    for _ in 0..n {
+        let response = call(&router, get("/sse")).await;
+        assert_eq!(response.status(), 200);
+        bodies.push(response.into_body());
+    }
+    settle().await;
+    let s1 = live();
+    rows.push(Row {
+        what: "bare axum SSE: mpsc channel + `Sse::stream` body held, no socket".into(),
+        n,
+        bytes: (s1 as f64 - s0 as f64) / n as f64,
+        note: "the baseline for the row above".into(),
+    });
+    drop(bodies);
+    print_rows(&rows);
+}
+
+async fn with_connections(n: usize) {
+    println!("## (b) Real loopback connections (client in a second process)\n");
+    let app = dstar_benchmarks::app(dstar_benchmarks::session_config());
+    let addr = dstar_benchmarks::serve(dstar_benchmarks::router(&app)).await;
+    let mut results: Vec<(&str, f64)> = Vec::new();
+    for round in 0..2 {
+        for kind in ["bare", "dstar"] {
+            let mut child = Child::spawn(&[
+                "connect".into(),
+                kind.into(),
+                addr.to_string(),
+                n.to_string(),
+            ]);
+            child.expect("warm").await;
+            settle().await;
+            let s0 = live();
+            child.say("go").await;
+            let opened: usize = child.expect("ready").await.parse().expect("a count");
+            assert_eq!(opened, n + 20);
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let s1 = live();
+            let per = (s1 as f64 - s0 as f64) / n as f64;
+            println!("round {round}: {kind}: {per:.0} B per connection");
+            results.push((kind, per));
+            child.say("quit").await;
+            child.finish().await;
+            settle().await;
+        }
+    }
+    let bare: Vec<f64> = results
+        .iter()
+        .filter(|r| r.0 == "bare")
+        .map(|r| r.1)
+        .collect();
+    let dstar: Vec<f64> = results
+        .iter()
+        .filter(|r| r.0 == "dstar")
+        .map(|r| r.1)
+        .collect();
+    let (bare, dstar) = (
+        dstar_benchmarks::median(&bare),
+        dstar_benchmarks::median(&dstar),
+    );
+    println!();
+    print_rows(&[
+        Row {
+            what: "bare axum SSE endpoint (mpsc + `Sse::stream`), connected".into(),
+            n,
+            bytes: bare,
+            note: "median of 2 rounds".into(),
+        },
+        Row {
+            what: "dstar live session (Idle page, 0 B state), stream connected".into(),
+            n,
+            bytes: dstar,
+            note: "median of 2 rounds".into(),
+        },
+        Row {
+            what: "difference".into(),
+            n,
+            bytes: dstar - bare,
+            note: format!(
+                "target ≤ 1536: {}",
+                if dstar - bare <= 1536.0 {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            ),
+        },
+    ]);
+}
+
+async fn client_main(args: Vec<String>) {
+    let [role, kind, addr, n] = &args[..] else {
+        panic!("usage: connect <bare|dstar> <addr> <n>");
+    };
+    assert_eq!(role, "connect");
+    let addr: SocketAddr = addr.parse().expect("an address");
+    let n: usize = n.parse().expect("a count");
+    let mut orders = Orders::new();
+    let mut open: Vec<Conn> = open_kind(kind, addr, 20).await;
+    tell("warm", "");
+    assert_eq!(orders.next().await, "go");
+    open.extend(open_kind(kind, addr, n).await);
+    tell("ready", &open.len().to_string());
+    let _ = orders.next().await;
+}
+
+async fn open_kind(kind: &str, addr: SocketAddr, n: usize) -> Vec<Conn> {
+    let requests = match kind {
+        "bare" => vec![client::request("GET", "/sse", &[], b""); n],
+        "dstar" => client::get_many(addr, "/idle", n, 4)
+            .await
+            .iter()
+            .map(|html| {
+                let token = dstar_benchmarks::stream_token(html);
+                client::request(
+                    "POST",
+                    "/__dstar/stream",
+                    &[("x-dstar-token", &token)],
+                    b"{}",
+                )
+            })
+            .collect(),
+        other => panic!("unknown kind {other}"),
+    };
+    client::open_streams(addr, requests, 64).await
+}
