@@ -349,9 +349,27 @@ pub struct Ctx<'a> {
     pub(crate) out: Vec<u8>,
     pub(crate) render: Render,
     pub(crate) session: Option<crate::session::SessionHandle>,
-    pub(crate) page: Value,
+    pub(crate) page: PageData<'a>,
     pub(crate) route: &'static Route,
     pub(crate) url: Option<String>,
+}
+
+/// What templates learn about the page (`event()` needs its URL and token). A stateless event
+/// only builds the template value if the handler renders, so a handler that just patches
+/// signals pays nothing for it.
+#[derive(Debug, Clone)]
+pub(crate) enum PageData<'a> {
+    Value(Value),
+    Stateless { url: &'a str, token: &'a str },
+}
+
+impl PageData<'_> {
+    fn value(&self) -> Value {
+        match self {
+            PageData::Value(value) => value.clone(),
+            PageData::Stateless { url, token } => page_value(Cow::Borrowed(url), token, false),
+        }
+    }
 }
 
 /// Whether the root is re-rendered after a handler.
@@ -371,7 +389,7 @@ impl fmt::Debug for Ctx<'_> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(app: &'a App, route: &'static Route, page: Value) -> Self {
+    pub(crate) fn new(app: &'a App, route: &'static Route, page: PageData<'a>) -> Self {
         Ctx {
             app,
             out: Vec::new(),
@@ -498,7 +516,7 @@ impl<'a> Ctx<'a> {
         View {
             app: self.app,
             route: self.route,
-            page: self.page.clone(),
+            page: self.page.value(),
         }
     }
 

@@ -58,7 +58,9 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::page::{Ctx, Event, Html, Message, Mount, Page, Render, Route, View, page_value};
+use crate::page::{
+    Ctx, Event, Html, Message, Mount, Page, PageData, Render, Route, View, page_value,
+};
 use crate::response::HEARTBEAT;
 use crate::router::Entry;
 use crate::sse::{ExecuteScript, PatchSignals};
@@ -250,7 +252,7 @@ pub(crate) struct Navigate {
 
 pub(crate) struct EventCommand {
     name: String,
-    signals: Vec<u8>,
+    signals: Bytes,
     reply: oneshot::Sender<Result<()>>,
 }
 
@@ -1017,7 +1019,7 @@ impl Session {
         }
         let app = self.app.clone();
         let route = self.page.route();
-        let mut cx = Ctx::new(&app, route, live_page_value(&self.url));
+        let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
         let result = self.page.event(Event::new(name, signals), &mut cx).await;
         let result = match result {
@@ -1035,7 +1037,7 @@ impl Session {
     async fn handle_info(&mut self, message: Message) -> Result<()> {
         let app = self.app.clone();
         let route = self.page.route();
-        let mut cx = Ctx::new(&app, route, live_page_value(&self.url));
+        let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
         let result = self.page.info(message, &mut cx).await;
         let rerender = result.is_ok() && cx.render != Render::Never;

@@ -12,6 +12,7 @@
 
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -96,7 +97,7 @@ where
 
 /// Reads the raw signals JSON of a request (an empty object when there is none), without
 /// parsing it. Useful when the type to parse into is chosen later, as page events do.
-pub async fn read_raw(req: Request) -> Result<Vec<u8>, SignalsError> {
+pub async fn read_raw(req: Request) -> Result<Bytes, SignalsError> {
     let (parts, body) = req.into_parts();
     read_raw_parts(&parts, body).await
 }
@@ -105,7 +106,7 @@ pub async fn read_raw(req: Request) -> Result<Vec<u8>, SignalsError> {
 pub async fn read_raw_parts(
     parts: &http::request::Parts,
     body: axum::body::Body,
-) -> Result<Vec<u8>, SignalsError> {
+) -> Result<Bytes, SignalsError> {
     let limit = parts
         .extensions
         .get::<SignalsLimit>()
@@ -116,6 +117,7 @@ pub async fn read_raw_parts(
             .find(|(key, _)| key == "datastar")
             .map(|(_, value)| value.into_owned().into_bytes());
         let raw = raw.unwrap_or_else(|| b"{}".to_vec());
+        let raw = Bytes::from(raw);
         if raw.len() > limit {
             return Err(too_large(limit));
         }
@@ -132,9 +134,9 @@ pub async fn read_raw_parts(
         }
     })?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(b"{}".to_vec());
+        return Ok(Bytes::from_static(b"{}"));
     }
-    Ok(body.to_vec())
+    Ok(body)
 }
 
 /// Parses raw signals JSON into `T`, with the statuses described in the module docs.
@@ -161,6 +163,11 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, SignalsError> {
                 format!("signals must be a JSON object, got {kind}"),
             ));
         }
+    }
+    // Valid input takes the plain parser; only a failure is parsed again, tracking the path,
+    // to name the field that was wrong.
+    if let Ok(value) = serde_json::from_slice(raw) {
+        return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;

@@ -10,11 +10,14 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{Html as HtmlResponse, IntoResponse, Response};
+use bytes::Bytes;
 use http::StatusCode;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::page::{Ctx, Event, Html, Mount, Page, ROOT_ID, Render, Route, View, page_value};
+use crate::page::{
+    Ctx, Event, Html, Mount, Page, PageData, ROOT_ID, Render, Route, View, page_value,
+};
 use crate::response::Sse;
 use crate::sse::{ExecuteScript, Mode, PatchElements};
 use crate::token::Purpose;
@@ -183,8 +186,7 @@ async fn run_event<P: Page>(
     };
     let mut page = P::mount(&mut mount).await?;
     let url = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
-    let page_data = page_value(url.into(), token, false);
-    let mut cx = Ctx::new(app, &P::ROUTE, page_data);
+    let mut cx = Ctx::new(app, &P::ROUTE, PageData::Stateless { url, token });
     page.event(Event::new(name, &raw), &mut cx).await?;
     if cx.render == Render::Always {
         let body = page.render(&cx.view())?;
@@ -212,7 +214,7 @@ fn route_params(route: &'static Route, path: &str) -> Vec<(&'static str, String)
 }
 
 /// Merges the `x-dstar-args` object (from `event("name", {...})`) into the signals.
-pub(crate) fn merge_args(raw: Vec<u8>, parts: &http::request::Parts) -> Result<Vec<u8>> {
+pub(crate) fn merge_args(raw: Bytes, parts: &http::request::Parts) -> Result<Bytes> {
     let args = header(parts, &ARGS_NAME);
     if args.is_empty() {
         return Ok(raw);
@@ -223,5 +225,5 @@ pub(crate) fn merge_args(raw: Vec<u8>, parts: &http::request::Parts) -> Result<V
         })?;
     let mut signals: serde_json::Map<String, serde_json::Value> = crate::signals::parse(&raw)?;
     signals.extend(args);
-    Ok(serde_json::to_vec(&signals)?)
+    Ok(Bytes::from(serde_json::to_vec(&signals)?))
 }

@@ -10,6 +10,10 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, RwLock};
+
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -86,6 +90,38 @@ impl std::error::Error for TokenError {}
 pub struct Keys {
     current: hmac::Key,
     previous: Option<hmac::Key>,
+    verified: Arc<VerifiedCache>,
+}
+
+/// Tokens whose signature was already checked, so a page's token, sent with every one of its
+/// events, costs one HMAC rather than one per event. A hit needs the *whole* token to match
+/// (not just its tag), and expiry and purpose are checked on every use.
+#[derive(Default)]
+struct VerifiedCache {
+    tokens: RwLock<HashMap<u64, (Box<[u8]>, Claims), BuildHasherDefault<TagHasher>>>,
+}
+
+/// The most tokens remembered; past it the cache starts over.
+const VERIFIED_CAPACITY: usize = 4096;
+
+/// The cache's keys are already random (hex digits of an HMAC tag): no hashing needed.
+#[derive(Default)]
+struct TagHasher(u64);
+
+impl Hasher for TagHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl fmt::Debug for Keys {
@@ -102,6 +138,7 @@ impl Keys {
         Keys {
             current: hmac::Key::new(hmac::HMAC_SHA256, secret),
             previous: None,
+            verified: Arc::default(),
         }
     }
 
@@ -117,6 +154,7 @@ impl Keys {
     /// Also accepts tokens signed with `secret`, the key being rotated out.
     pub fn with_previous(mut self, secret: &[u8]) -> Self {
         self.previous = Some(hmac::Key::new(hmac::HMAC_SHA256, secret));
+        self.verified = Arc::default();
         self
     }
 
@@ -149,24 +187,46 @@ impl Keys {
         if token.is_empty() {
             return Err(TokenError::Missing);
         }
-        let bytes = from_hex(token).ok_or(TokenError::Malformed)?;
-        if bytes.len() != PAYLOAD + TAG {
+        if token.len() != (PAYLOAD + TAG) * 2 {
             return Err(TokenError::Malformed);
         }
-        let (payload, tag) = bytes.split_at(PAYLOAD);
-        let signed = hmac::verify(&self.current, payload, tag).is_ok()
-            || self
-                .previous
-                .as_ref()
-                .is_some_and(|key| hmac::verify(key, payload, tag).is_ok());
-        if !signed {
-            return Err(TokenError::Forged);
-        }
-        let claims = Claims {
-            purpose: Purpose::from_byte(payload[0]).ok_or(TokenError::Malformed)?,
-            session: u128::from_be_bytes(payload[1..17].try_into().expect("16 bytes")),
-            issued: u64::from_be_bytes(payload[17..25].try_into().expect("8 bytes")),
-            expires: u64::from_be_bytes(payload[25..33].try_into().expect("8 bytes")),
+        // The tag's hex digits are random, so its last eight are a cache key as they are.
+        let key = u64::from_le_bytes(
+            token.as_bytes()[token.len() - 8..]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        let known = {
+            let tokens = self
+                .verified
+                .tokens
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            tokens
+                .get(&key)
+                .filter(|(known, _)| **known == *token.as_bytes())
+                .map(|(_, claims)| *claims)
+        };
+        let claims = match known {
+            Some(claims) => claims,
+            None => {
+                let mut bytes = [0u8; PAYLOAD + TAG];
+                if !from_hex(token, &mut bytes) {
+                    return Err(TokenError::Malformed);
+                }
+                let (payload, tag) = bytes.split_at(PAYLOAD);
+                let claims = self.check_signature(payload, tag)?;
+                let mut tokens = self
+                    .verified
+                    .tokens
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                if tokens.len() >= VERIFIED_CAPACITY {
+                    tokens.clear();
+                }
+                tokens.insert(key, (Box::from(token.as_bytes()), claims));
+                claims
+            }
         };
         if claims.purpose != purpose {
             return Err(TokenError::WrongPurpose);
@@ -175,6 +235,23 @@ impl Keys {
             return Err(TokenError::Expired);
         }
         Ok(claims)
+    }
+
+    fn check_signature(&self, payload: &[u8], tag: &[u8]) -> Result<Claims, TokenError> {
+        let signed = hmac::verify(&self.current, payload, tag).is_ok()
+            || self
+                .previous
+                .as_ref()
+                .is_some_and(|key| hmac::verify(key, payload, tag).is_ok());
+        if !signed {
+            return Err(TokenError::Forged);
+        }
+        Ok(Claims {
+            purpose: Purpose::from_byte(payload[0]).ok_or(TokenError::Malformed)?,
+            session: u128::from_be_bytes(payload[1..17].try_into().expect("16 bytes")),
+            issued: u64::from_be_bytes(payload[17..25].try_into().expect("8 bytes")),
+            expires: u64::from_be_bytes(payload[25..33].try_into().expect("8 bytes")),
+        })
     }
 }
 
@@ -204,7 +281,8 @@ fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
-fn from_hex(text: &str) -> Option<Vec<u8>> {
+/// Decodes lowercase hex into `out`, which must be exactly half as long as `text`.
+fn from_hex(text: &str, out: &mut [u8]) -> bool {
     fn digit(c: u8) -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),
@@ -213,12 +291,16 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
         }
     }
     let text = text.as_bytes();
-    if !text.len().is_multiple_of(2) {
-        return None;
+    if text.len() != out.len() * 2 {
+        return false;
     }
-    text.chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(high), Some(low)) => *byte = high << 4 | low,
+            _ => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
