@@ -112,8 +112,8 @@ impl From<&str> for Html {
 pub struct Mount<'a> {
     pub(crate) app: &'a App,
     pub(crate) parts: &'a http::request::Parts,
-    pub(crate) path: &'a str,
-    pub(crate) query: &'a str,
+    path: &'a str,
+    query: &'a str,
     pub(crate) params: &'a [(&'a str, String)],
     pub(crate) session: Option<crate::session::SessionHandle>,
     pub(crate) subscriptions: Vec<String>,
@@ -131,6 +131,26 @@ impl fmt::Debug for Mount<'_> {
 }
 
 impl<'a> Mount<'a> {
+    /// A mount for the request `parts` (whose URI is the page's), with the route's decoded
+    /// path parameters.
+    pub(crate) fn new(
+        app: &'a App,
+        parts: &'a http::request::Parts,
+        params: &'a [(&'a str, String)],
+        session: Option<crate::session::SessionHandle>,
+    ) -> Self {
+        Mount {
+            app,
+            parts,
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            params,
+            session,
+            subscriptions: Vec::new(),
+            title: None,
+        }
+    }
+
     /// A path parameter (`{id}` in `/users/{id}`), percent-decoded.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params

@@ -670,19 +670,8 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
         id,
         mailbox: mailbox.clone(),
     };
-    let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
-    let params = crate::router::match_path(P::ROUTE.path, path).unwrap_or_default();
-    let mut mount = Mount {
-        app,
-        parts,
-        path,
-        query,
-        params: &params,
-        session: Some(handle.clone()),
-        subscriptions: Vec::new(),
-        title: None,
-    };
+    let params = crate::stateless::route_params(&P::ROUTE, parts.uri.path());
+    let mut mount = Mount::new(app, parts, &params, Some(handle.clone()));
     let page = match P::mount(&mut mount).await {
         Ok(page) => page,
         Err(err) => {
@@ -1158,18 +1147,7 @@ impl Session {
             return Ok(false);
         }
         let app = self.app.clone();
-        let path = nav.parts.uri.path().to_owned();
-        let query = nav.parts.uri.query().unwrap_or("").to_owned();
-        let mut mount = Mount {
-            app: &app,
-            parts: &nav.parts,
-            path: &path,
-            query: &query,
-            params: &nav.params,
-            session: Some(self.handle()),
-            subscriptions: Vec::new(),
-            title: None,
-        };
+        let mut mount = Mount::new(&app, &nav.parts, &nav.params, Some(self.handle()));
         let page = match (nav.live.mount)(&mut mount).await {
             Ok(page) => page,
             Err(err) if err.location().is_some() => {

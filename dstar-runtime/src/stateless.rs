@@ -50,19 +50,8 @@ pub(crate) async fn get<P: Page>(app: App, req: Request) -> Response {
 }
 
 async fn render_stateless<P: Page>(app: &App, parts: &http::request::Parts) -> Result<String> {
-    let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
-    let params = crate::router::match_path(P::ROUTE.path, path).unwrap_or_default();
-    let mut mount = Mount {
-        app,
-        parts,
-        path,
-        query,
-        params: &params,
-        session: None,
-        subscriptions: Vec::new(),
-        title: None,
-    };
+    let params = route_params(&P::ROUTE, parts.uri.path());
+    let mut mount = Mount::new(app, parts, &params, None);
     let page = P::mount(&mut mount).await?;
     let title = mount.title.take();
     let token = app.keys().sign(Purpose::Csrf, 0, app.csrf_ttl());
@@ -172,18 +161,8 @@ async fn run_event<P: Page>(
     crate::signals::parse::<serde::de::IgnoredAny>(&raw)?;
 
     let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
     let params = route_params(&P::ROUTE, path);
-    let mut mount = Mount {
-        app,
-        parts,
-        path,
-        query,
-        params: &params,
-        session: None,
-        subscriptions: Vec::new(),
-        title: None,
-    };
+    let mut mount = Mount::new(app, parts, &params, None);
     let mut page = P::mount(&mut mount).await?;
     let url = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
     let mut cx = Ctx::new(app, &P::ROUTE, PageData::Stateless { url, token });
@@ -205,7 +184,7 @@ fn header<'p>(parts: &'p http::request::Parts, name: &http::HeaderName) -> &'p s
 
 /// The path parameters of a request to `route` (none, without matching, for a path with no
 /// `{param}`).
-fn route_params(route: &'static Route, path: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn route_params(route: &'static Route, path: &str) -> Vec<(&'static str, String)> {
     if route.path.contains('{') {
         crate::router::match_path(route.path, path).unwrap_or_default()
     } else {
