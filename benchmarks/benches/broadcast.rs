@@ -21,13 +21,6 @@ use dstar_benchmarks::client::{self, Conn};
 use dstar_benchmarks::{median, millis, quantile};
 use tokio::sync::mpsc;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 const KINDS: [(&str, &str); 2] = [
     (
         "raw",
@@ -41,9 +34,9 @@ fn main() {
         dstar_benchmarks::runtime().block_on(client_main(args));
         return;
     }
-    let streams = env_usize("STREAMS", 10_000);
-    let messages = env_usize("MESSAGES", 10);
-    let runs = env_usize("RUNS", 2);
+    let streams = dstar_benchmarks::env_usize("STREAMS", 10_000);
+    let messages = dstar_benchmarks::env_usize("MESSAGES", 10);
+    let runs = dstar_benchmarks::env_usize("RUNS", 2);
     dstar_benchmarks::runtime().block_on(async {
         println!(
             "# Broadcast: publish → last of {streams} streams received ({messages} messages per run, real loopback sockets)\n"
@@ -130,15 +123,7 @@ async fn client_main(args: Vec<String>) {
             client::get_many(addr, "/live", n, 4)
                 .await
                 .iter()
-                .map(|html| {
-                    let token = dstar_benchmarks::stream_token(html);
-                    client::request(
-                        "POST",
-                        "/__dstar/stream",
-                        &[("x-dstar-token", &token)],
-                        b"{}",
-                    )
-                })
+                .map(|html| client::dstar_stream_request(html))
                 .collect(),
             "/bench/publish",
         ),

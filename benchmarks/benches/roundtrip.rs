@@ -22,20 +22,13 @@ const KINDS: [(&str, &str); 3] = [
     ("dstar-tpl", "dstar live page (minijinja template)"),
 ];
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     if let Some(args) = child_args() {
         dstar_benchmarks::runtime().block_on(client_main(args));
         return;
     }
-    let n = env_usize("ROUNDTRIPS", 2_000);
-    let rounds = env_usize("ROUNDS", 3);
+    let n = dstar_benchmarks::env_usize("ROUNDTRIPS", 2_000);
+    let rounds = dstar_benchmarks::env_usize("ROUNDS", 3);
     dstar_benchmarks::runtime().block_on(async {
         let app = dstar_benchmarks::app(dstar_benchmarks::session_config());
         let addr = dstar_benchmarks::serve(dstar_benchmarks::router(&app)).await;

@@ -34,20 +34,13 @@ fn live() -> usize {
     ALLOC.allocated()
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     if let Some(args) = child_args() {
         dstar_benchmarks::runtime().block_on(client_main(args));
         return;
     }
-    let sessions = env_usize("SESSIONS", 10_000);
-    let connections = env_usize("CONNECTIONS", 2_000);
+    let sessions = dstar_benchmarks::env_usize("SESSIONS", 10_000);
+    let connections = dstar_benchmarks::env_usize("CONNECTIONS", 2_000);
     let runtime = dstar_benchmarks::runtime();
     runtime.block_on(async {
         println!("# Live session memory (live heap bytes, counted by a global allocator)\n");
@@ -285,15 +278,7 @@ async fn open_kind(kind: &str, addr: SocketAddr, n: usize) -> Vec<Conn> {
         "dstar" => client::get_many(addr, "/idle", n, 4)
             .await
             .iter()
-            .map(|html| {
-                let token = dstar_benchmarks::stream_token(html);
-                client::request(
-                    "POST",
-                    "/__dstar/stream",
-                    &[("x-dstar-token", &token)],
-                    b"{}",
-                )
-            })
+            .map(|html| client::dstar_stream_request(html))
             .collect(),
         other => panic!("unknown kind {other}"),
     };

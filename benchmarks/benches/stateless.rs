@@ -26,13 +26,6 @@ const TARGETS: [(&str, &str); 3] = [
     ("/count", "dstar stateless page"),
 ];
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 const PINNED_ENV: &str = "DSTAR_BENCH_PINNED";
 
 fn main() {
@@ -49,9 +42,9 @@ fn main() {
             .expect("run taskset (util-linux)");
         std::process::exit(status.code().unwrap_or(1));
     }
-    let seconds = env_usize("SECONDS", 10);
-    let rounds = env_usize("ROUNDS", 3);
-    let connections = env_usize("CONNECTIONS", 32);
+    let seconds = dstar_benchmarks::env_usize("SECONDS", 10);
+    let rounds = dstar_benchmarks::env_usize("ROUNDS", 3);
+    let connections = dstar_benchmarks::env_usize("CONNECTIONS", 32);
     if Command::new("wrk").arg("--version").output().is_err() {
         println!("wrk is not installed: `apt-get install -y wrk`");
         return;

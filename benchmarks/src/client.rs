@@ -250,3 +250,14 @@ pub async fn open_streams(addr: SocketAddr, requests: Vec<Vec<u8>>, parallel: us
     }
     conns
 }
+
+/// The stream request a loaded dstar live page would make (its `data-init`).
+pub fn dstar_stream_request(html: &str) -> Vec<u8> {
+    let token = crate::stream_token(html);
+    request(
+        "POST",
+        "/__dstar/stream",
+        &[("x-dstar-token", &token)],
+        b"{}",
+    )
+}

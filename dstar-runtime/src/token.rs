@@ -98,8 +98,11 @@ pub struct Keys {
 /// (not just its tag), and expiry and purpose are checked on every use.
 #[derive(Default)]
 struct VerifiedCache {
-    tokens: RwLock<HashMap<u64, (Box<[u8]>, Claims), BuildHasherDefault<TagHasher>>>,
+    tokens: RwLock<TokenMap>,
 }
+
+/// Verified tokens by a key taken from their tag: the whole token and its claims.
+type TokenMap = HashMap<u64, (Box<[u8]>, Claims), BuildHasherDefault<TagHasher>>;
 
 /// The most tokens remembered; past it the cache starts over.
 const VERIFIED_CAPACITY: usize = 4096;
