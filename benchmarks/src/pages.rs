@@ -23,18 +23,7 @@ pub fn counter_html(n: u64) -> String {
 pub struct Idle;
 
 impl Page for Idle {
-    const ROUTE: Route = Route {
-        name: "Idle",
-        path: "/idle",
-        live: true,
-        group: "default",
-        template: None,
-        layout: None,
-        title: None,
-        events: &[],
-        file: file!(),
-        line: line!(),
-    };
+    const ROUTE: Route = Route::new("Idle", "/idle", file!(), line!()).live();
 
     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
         Ok(Idle)
@@ -58,18 +47,9 @@ pub struct Counter {
 }
 
 impl Page for Counter {
-    const ROUTE: Route = Route {
-        name: "Counter",
-        path: "/live",
-        live: true,
-        group: "default",
-        template: None,
-        layout: None,
-        title: None,
-        events: &["bump"],
-        file: file!(),
-        line: line!(),
-    };
+    const ROUTE: Route = Route::new("Counter", "/live", file!(), line!())
+        .live()
+        .events(&["bump"]);
 
     async fn mount(mount: &mut Mount<'_>) -> dstar::Result<Self> {
         mount.subscribe(TOPIC);
@@ -106,18 +86,10 @@ pub struct TemplatedCounter {
 }
 
 impl Page for TemplatedCounter {
-    const ROUTE: Route = Route {
-        name: "TemplatedCounter",
-        path: "/live-tpl",
-        live: true,
-        group: "default",
-        template: Some(COUNTER_TEMPLATE),
-        layout: None,
-        title: None,
-        events: &["bump"],
-        file: file!(),
-        line: line!(),
-    };
+    const ROUTE: Route = Route::new("TemplatedCounter", "/live-tpl", file!(), line!())
+        .live()
+        .template(COUNTER_TEMPLATE)
+        .events(&["bump"]);
 
     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
         Ok(TemplatedCounter { count: 0 })
@@ -157,18 +129,7 @@ pub struct CountOut {
 pub struct Count;
 
 impl Page for Count {
-    const ROUTE: Route = Route {
-        name: "Count",
-        path: "/count",
-        live: false,
-        group: "default",
-        template: None,
-        layout: None,
-        title: None,
-        events: &["increment"],
-        file: file!(),
-        line: line!(),
-    };
+    const ROUTE: Route = Route::new("Count", "/count", file!(), line!()).events(&["increment"]);
 
     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
         Ok(Count)

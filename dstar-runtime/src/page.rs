@@ -53,6 +53,67 @@ pub struct Route {
     pub line: u32,
 }
 
+impl Route {
+    /// A stateless route with no events, template, layout or title, in the default group:
+    /// the start of a hand-written `Page` impl's `ROUTE`
+    /// (`Route::new("Home", "/", file!(), line!()).live().events(&["save"])`).
+    pub const fn new(
+        name: &'static str,
+        path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        Route {
+            name,
+            path,
+            live: false,
+            group: "default",
+            template: None,
+            layout: None,
+            title: None,
+            events: &[],
+            file,
+            line,
+        }
+    }
+
+    /// Makes the page live.
+    pub const fn live(mut self) -> Self {
+        self.live = true;
+        self
+    }
+
+    /// Puts a live page in a session group.
+    pub const fn group(mut self, group: &'static str) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// Names the page's events.
+    pub const fn events(mut self, events: &'static [&'static str]) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Sets the page's template.
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// Sets the page's layout.
+    pub const fn layout(mut self, layout: &'static str) -> Self {
+        self.layout = Some(layout);
+        self
+    }
+
+    /// Sets the page's fixed title.
+    pub const fn title(mut self, title: &'static str) -> Self {
+        self.title = Some(title);
+        self
+    }
+}
+
 /// A routable page. Implemented by `#[dstar::page]`; see its docs for the methods it expects.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a dstar page",

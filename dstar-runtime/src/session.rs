@@ -167,27 +167,25 @@ impl Registry {
     /// Cuts every attached stream as a network failure would, keeping the sessions: browsers
     /// reconnect and get what they missed. For failure drills and tests of reconnection.
     pub fn disconnect_streams(&self) {
+        self.tell_all(|| Command::Disconnect);
+    }
+
+    /// Sends a control command to every session (outside the registry's lock).
+    fn tell_all(&self, command: impl Fn() -> Command) {
         let mailboxes: Vec<Arc<Mailbox>> = self
             .lock()
             .iter()
             .map(|(_, slot)| slot.mailbox.clone())
             .collect();
         for mailbox in mailboxes {
-            mailbox.push_control(Command::Disconnect);
+            mailbox.push_control(command());
         }
     }
 
     /// Ends every session: streams end with a retry hint, `terminate` runs. Returns once every
     /// session task has finished (or `timeout` passed).
     pub async fn shutdown(&self, timeout: Duration) {
-        let mailboxes: Vec<Arc<Mailbox>> = self
-            .lock()
-            .iter()
-            .map(|(_, slot)| slot.mailbox.clone())
-            .collect();
-        for mailbox in mailboxes {
-            mailbox.push_control(Command::Shutdown);
-        }
+        self.tell_all(|| Command::Shutdown);
         let deadline = Instant::now() + timeout;
         while self.tasks() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -26,18 +26,8 @@
 //! struct Counter;
 //!
 //! impl Page for Counter {
-//!     const ROUTE: Route = Route {
-//!         name: "Counter",
-//!         path: "/",
-//!         live: false,
-//!         group: "default",
-//!         template: None,
-//!         layout: None,
-//!         title: Some("Counter"),
-//!         events: &["increment"],
-//!         file: file!(),
-//!         line: line!(),
-//!     };
+//!     const ROUTE: Route =
+//!         Route::new("Counter", "/", file!(), line!()).title("Counter").events(&["increment"]);
 //!
 //!     async fn mount(_mount: &mut Mount<'_>) -> dstar_runtime::error::Result<Self> {
 //!         Ok(Counter)

@@ -19,18 +19,9 @@ struct Room {
 }
 
 impl Page for Room {
-    const ROUTE: Route = Route {
-        name: "Room",
-        path: "/room",
-        live: true,
-        group: "default",
-        template: None,
-        layout: None,
-        title: None,
-        events: &["bump", "boom", "quiet"],
-        file: file!(),
-        line: line!(),
-    };
+    const ROUTE: Route = Route::new("Room", "/room", file!(), line!())
+        .live()
+        .events(&["bump", "boom", "quiet"]);
 
     async fn mount(mount: &mut Mount<'_>) -> dstar::Result<Self> {
         mount.subscribe("room");

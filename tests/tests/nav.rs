@@ -15,17 +15,11 @@ const SECRET: &[u8] = b"nav tests";
 static HOME_TERMINATED: AtomicUsize = AtomicUsize::new(0);
 
 const fn route(name: &'static str, path: &'static str, live: bool, group: &'static str) -> Route {
-    Route {
-        name,
-        path,
-        live,
-        group,
-        template: None,
-        layout: None,
-        title: None,
-        events: &["where"],
-        file: file!(),
-        line: line!(),
+    let route = Route::new(name, path, file!(), line!()).events(&["where"]);
+    if live {
+        route.live().group(group)
+    } else {
+        route
     }
 }
 

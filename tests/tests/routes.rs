@@ -7,18 +7,7 @@ macro_rules! page {
         struct $name;
 
         impl Page for $name {
-            const ROUTE: Route = Route {
-                name: stringify!($name),
-                path: $path,
-                live: false,
-                group: "default",
-                template: None,
-                layout: None,
-                title: None,
-                events: &[],
-                file: file!(),
-                line: line!(),
-            };
+            const ROUTE: Route = Route::new(stringify!($name), $path, file!(), line!());
 
             async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
                 Ok($name)

@@ -21,18 +21,14 @@ const fn route(
     title: Option<&'static str>,
     events: &'static [&'static str],
 ) -> Route {
-    Route {
-        name,
-        path,
-        live,
-        group,
-        template: None,
-        layout: None,
-        title,
-        events,
-        file: file!(),
-        line: line!(),
+    let mut route = Route::new(name, path, file!(), line!()).events(events);
+    if live {
+        route = route.live().group(group);
     }
+    if let Some(title) = title {
+        route = route.title(title);
+    }
+    route
 }
 
 // ---------------------------------------------------------------------------------------------
