@@ -502,6 +502,13 @@ impl<'a> Ctx<'a> {
         self.app.pubsub().publish(topic, Message::new(payload));
     }
 
+    /// Sends events encoded once to every live session subscribed to `topic`, without their
+    /// `info` or a render (see [`PubSub::broadcast`](crate::pubsub::PubSub::broadcast)):
+    /// `cx.broadcast("chat", PatchElements::new(&line).selector("#log").mode(Mode::Append).to_bytes())`.
+    pub fn broadcast(&self, topic: &str, events: bytes::Bytes) -> usize {
+        self.app.pubsub().broadcast(topic, events)
+    }
+
     /// Re-renders the whole page body into the root after the handler.
     ///
     /// Live pages re-render by default; stateless pages keep their state in signals and

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
+
 use crate::page::Message;
 use crate::session::SessionHandle;
 
@@ -21,6 +23,12 @@ pub trait PubSub: Send + Sync + 'static {
 
     /// Sends `message` to every session subscribed to `topic`. Returns how many got it.
     fn publish(&self, topic: &str, message: Message) -> usize;
+
+    /// Sends events encoded once (`PatchElements::...to_bytes()`) to the stream of every
+    /// session subscribed to `topic`, without running `info` or rendering: the bytes are
+    /// shared by every session, each adds only its event ids. For updates that are the same
+    /// for everyone (a chat line appended, a ticker). Returns how many got them.
+    fn broadcast(&self, topic: &str, events: Bytes) -> usize;
 }
 
 /// The in-process PubSub: a map from topic to its subscribed sessions.
@@ -58,16 +66,28 @@ impl PubSub for LocalPubSub {
     }
 
     fn publish(&self, topic: &str, message: Message) -> usize {
+        self.deliver(topic, |key, session| {
+            session.send_message(message.clone().on_topic(key.clone()))
+        })
+    }
+
+    fn broadcast(&self, topic: &str, events: Bytes) -> usize {
+        self.deliver(topic, |_, session| session.send_events(events.clone()))
+    }
+}
+
+impl LocalPubSub {
+    /// Hands something to every subscriber of `topic`; drops the subscribers that have ended.
+    fn deliver(&self, topic: &str, send: impl Fn(&Arc<str>, &SessionHandle) -> bool) -> usize {
         let (key, delivered, dead) = {
             let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
             let Some((key, subscribers)) = topics.get_key_value(topic) else {
                 return 0;
             };
-            let message = message.on_topic(key.clone());
             let mut delivered = 0;
             let mut dead = false;
             for session in subscribers {
-                if session.send_message(message.clone()) {
+                if send(key, session) {
                     delivered += 1;
                 } else {
                     dead |= session.is_closed();

@@ -229,6 +229,8 @@ fn slot_index(id: u128) -> usize {
 pub(crate) enum Command {
     Event(Box<EventCommand>),
     Message(Message),
+    /// Events encoded once for many sessions; each session only adds its ids.
+    Shared(Bytes),
     Attach(Box<Attach>),
     Detached(u64),
     Navigate(Box<Navigate>),
@@ -282,6 +284,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Event(_) => "Event",
             Command::Message(_) => "Message",
+            Command::Shared(_) => "Shared",
             Command::Attach(_) => "Attach",
             Command::Detached(_) => "Detached",
             Command::Navigate(_) => "Navigate",
@@ -382,6 +385,14 @@ impl SessionHandle {
         self.mailbox.push(Command::Message(message)).is_ok()
     }
 
+    /// Sends already-encoded events (from the `sse` builders' `to_bytes`) straight to the
+    /// session's stream, without running `info` or rendering: the bytes are shared, not copied,
+    /// and the session adds only its event ids. Returns `false` if the session is gone or its
+    /// mailbox is full.
+    pub fn send_events(&self, events: Bytes) -> bool {
+        self.mailbox.push(Command::Shared(events)).is_ok()
+    }
+
     pub(crate) fn push_control(&self, command: Command) -> bool {
         self.mailbox.push_control(command);
         !self.mailbox.is_closed()
@@ -432,6 +443,12 @@ impl StreamQueue {
     /// Queues a batch. Returns `false` when the queue was full: it is then emptied, and the
     /// caller sends a full re-render instead.
     fn push(&self, bytes: Bytes, capacity: usize) -> bool {
+        self.push_all([bytes], capacity)
+    }
+
+    /// Queues pieces that belong together (an event's own head and its shared body): all of
+    /// them, or, when the queue is full, none.
+    fn push_all(&self, pieces: impl IntoIterator<Item = Bytes>, capacity: usize) -> bool {
         let waker = {
             let mut state = self.lock();
             if state.end.is_some() {
@@ -441,7 +458,9 @@ impl StreamQueue {
                 state.items.clear();
                 return false;
             }
-            state.items.push_back(bytes);
+            state
+                .items
+                .extend(pieces.into_iter().filter(|piece| !piece.is_empty()));
             state.waker.take()
         };
         if let Some(waker) = waker {
@@ -859,7 +878,9 @@ struct Session {
     stream: Option<Arc<StreamQueue>>,
     generation: u64,
     seq: u64,
-    ring: VecDeque<(u64, Bytes)>,
+    /// Recent events for replay: id, the session's own bytes, and a shared body (empty for
+    /// events the session encoded itself).
+    ring: VecDeque<(u64, Bytes, Bytes)>,
     subscriptions: Vec<String>,
     url: String,
     renew_at: Instant,
@@ -931,6 +952,7 @@ impl Session {
                     let result = Box::pin(self.handle_event(&event.name, &event.signals)).await;
                     let _ = event.reply.send(result);
                 }
+                Command::Shared(events) => self.send_shared(&events),
                 Command::Message(message) => {
                     if let Err(err) = Box::pin(self.handle_info(message)).await {
                         eprintln!(
@@ -986,11 +1008,13 @@ impl Session {
         let capacity = self.app.sessions().config().stream_queue;
         let last = attach.last_event_id.unwrap_or(0);
         if last < self.seq {
-            let oldest = self.ring.front().map_or(u64::MAX, |(id, _)| *id);
+            let oldest = self.ring.front().map_or(u64::MAX, |(id, _, _)| *id);
             if oldest <= last + 1 {
-                for (id, bytes) in &self.ring {
+                for (id, head, body) in &self.ring {
                     if *id > last {
-                        attach.queue.push(bytes.clone(), usize::MAX);
+                        attach
+                            .queue
+                            .push_all([head.clone(), body.clone()], usize::MAX);
                     }
                 }
             } else if let Ok(bytes) = self.full_render() {
@@ -1102,14 +1126,50 @@ impl Session {
             ranges.push((self.seq, start..out.len()));
         }
         let bytes = Bytes::from(out);
-        let keep = self.app.sessions().config().replay_events;
         for (id, range) in ranges {
-            self.ring.push_back((id, bytes.slice(range)));
-        }
-        while self.ring.len() > keep {
-            self.ring.pop_front();
+            self.remember(id, bytes.slice(range), Bytes::new());
         }
         bytes
+    }
+
+    fn remember(&mut self, id: u64, head: Bytes, body: Bytes) {
+        self.ring.push_back((id, head, body));
+        while self.ring.len() > self.app.sessions().config().replay_events {
+            self.ring.pop_front();
+        }
+    }
+
+    /// Queues events encoded once for many sessions: each gets this session's next id in a
+    /// small head of its own (`event:` line and `id:` line); the rest is the shared bytes.
+    fn send_shared(&mut self, shared: &Bytes) {
+        let capacity = self.app.sessions().config().stream_queue;
+        let mut pieces = Vec::with_capacity(2);
+        let mut start = 0;
+        for event in shared[..].split_inclusive_events() {
+            let first_line = event
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(event.len(), |i| i + 1);
+            self.seq += 1;
+            let mut head = Vec::with_capacity(first_line + 24);
+            head.extend_from_slice(&event[..first_line]);
+            head.extend_from_slice(b"id: ");
+            head.extend_from_slice(self.seq.to_string().as_bytes());
+            head.push(b'\n');
+            let head = Bytes::from(head);
+            let body = shared.slice(start + first_line..start + event.len());
+            start += event.len();
+            self.remember(self.seq, head.clone(), body.clone());
+            pieces.push(head);
+            pieces.push(body);
+        }
+        if let Some(stream) = &self.stream
+            && !stream.push_all(pieces, capacity)
+            && let Ok(bytes) = self.full_render()
+            && let Some(stream) = &self.stream
+        {
+            stream.push(bytes, usize::MAX);
+        }
     }
 
     /// The whole page body as one root patch (with the next id).

@@ -574,3 +574,56 @@ async fn a_head_request_starts_no_session() {
     assert_eq!(head.status, 200);
     assert!(app.sessions().is_empty());
 }
+
+#[tokio::test]
+async fn a_broadcast_is_encoded_once_and_each_session_numbers_it() {
+    use dstar::sse::{Mode, PatchElements};
+    let app = app_with(SessionConfig::default());
+    let server = serve(&app).await;
+    let first = open_tab(&server, "/room").await;
+    let second = open_tab(&server, "/room").await;
+    let mut first_stream = connect(&server, &first, None).await;
+    let mut second_stream = connect(&server, &second, None).await;
+    assert_eq!(send(&server, &first, "bump").await.status, 204);
+    assert_eq!(
+        first_stream.expect_event(WAIT).await.id.as_deref(),
+        Some("1")
+    );
+
+    let line = PatchElements::new("<li>hello\nworld</li>")
+        .selector("#log")
+        .mode(Mode::Append)
+        .to_bytes();
+    assert_eq!(app.pubsub().broadcast("room", line), 2);
+    for (stream, id) in [(&mut first_stream, "2"), (&mut second_stream, "1")] {
+        let event = stream.expect_event(WAIT).await;
+        assert_eq!(event.event.as_deref(), Some("datastar-patch-elements"));
+        assert_eq!(
+            event.id.as_deref(),
+            Some(id),
+            "each session numbers the shared event"
+        );
+        assert_eq!(event.value("selector").as_deref(), Some("#log"));
+        assert_eq!(event.value("mode").as_deref(), Some("append"));
+        assert_eq!(
+            event.value("elements").as_deref(),
+            Some("<li>hello\nworld</li>")
+        );
+    }
+
+    // A reconnect replays the shared event like any other.
+    drop(second_stream);
+    let mut second_stream = connect(&server, &second, Some(0)).await;
+    let replayed = second_stream.expect_event(WAIT).await;
+    assert_eq!(replayed.id.as_deref(), Some("1"));
+    assert_eq!(
+        replayed.value("elements").as_deref(),
+        Some("<li>hello\nworld</li>")
+    );
+    // And the session's own events continue the numbering.
+    assert_eq!(send(&server, &second, "bump").await.status, 204);
+    assert_eq!(
+        second_stream.expect_event(WAIT).await.id.as_deref(),
+        Some("2")
+    );
+}
