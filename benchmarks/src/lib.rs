@@ -17,6 +17,7 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::post;
 use dstar::session::SessionConfig;
+use dstar::sse::PatchElements;
 use dstar::token::Keys;
 use dstar::{App, Message, Templates};
 
@@ -46,11 +47,13 @@ pub fn app(config: SessionConfig) -> App {
         .expect("the benchmark app")
 }
 
-/// dstar's pages, the baselines, and `POST /bench/publish?n=K` (publishes `K` to every
-/// [`Counter`] session; answers how many got it and how long the call took, in µs) on one
+/// dstar's pages, the baselines, `POST /bench/publish?n=K` (publishes `K` to every
+/// [`Counter`] session; answers how many got it and how long the call took, in µs) and
+/// `POST /bench/broadcast?n=K` (the same patch encoded once, `PubSub::broadcast`) on one
 /// router.
 pub fn router(app: &App) -> Router {
     let publisher = app.clone();
+    let broadcaster = app.clone();
     dstar::router![Idle, Counter, pages::TemplatedCounter, Count]
         .into_router(app.clone())
         .route(
@@ -60,6 +63,20 @@ pub fn router(app: &App) -> Router {
                 async move {
                     let start = std::time::Instant::now();
                     let sent = app.pubsub().publish(TOPIC, Message::new(q.n));
+                    format!("{sent} {:.1}", start.elapsed().as_secs_f64() * 1e6)
+                }
+            }),
+        )
+        .route(
+            "/bench/broadcast",
+            post(move |Query(q): Query<PublishQuery>| {
+                let app = broadcaster.clone();
+                async move {
+                    let start = std::time::Instant::now();
+                    let html = format!("<p id=\"n\">{}</p>", q.n);
+                    let sent = app
+                        .pubsub()
+                        .broadcast(TOPIC, PatchElements::new(&html).to_bytes());
                     format!("{sent} {:.1}", start.elapsed().as_secs_f64() * 1e6)
                 }
             }),
