@@ -1120,7 +1120,7 @@ impl Session {
             self.seq += 1;
             out.extend_from_slice(&event[..first_line]);
             out.extend_from_slice(b"id: ");
-            out.extend_from_slice(self.seq.to_string().as_bytes());
+            crate::sse::push_u128(&mut out, u128::from(self.seq));
             out.push(b'\n');
             out.extend_from_slice(&event[first_line..]);
             ranges.push((self.seq, start..out.len()));
@@ -1154,7 +1154,7 @@ impl Session {
             let mut head = Vec::with_capacity(first_line + 24);
             head.extend_from_slice(&event[..first_line]);
             head.extend_from_slice(b"id: ");
-            head.extend_from_slice(self.seq.to_string().as_bytes());
+            crate::sse::push_u128(&mut head, u128::from(self.seq));
             head.push(b'\n');
             let head = Bytes::from(head);
             let body = shared.slice(start + first_line..start + event.len());

@@ -573,7 +573,8 @@ fn push_single_line(out: &mut Vec<u8>, value: &str) {
     }
 }
 
-fn push_u128(out: &mut Vec<u8>, mut n: u128) {
+/// Writes `n` in decimal, without going through a `String`.
+pub(crate) fn push_u128(out: &mut Vec<u8>, mut n: u128) {
     let mut digits = [0u8; 40];
     let mut i = digits.len();
     loop {
