@@ -16,6 +16,9 @@ use crate::token::Keys;
 pub const DEFAULT_CLIENT_URL: &str =
     "https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.2/bundles/datastar.js";
 
+/// The environment variable [`App::serve`] reads its address from.
+pub const ADDR_ENV: &str = "DSTAR_ADDR";
+
 /// The environment variable a signing key is read from when none is configured.
 pub const SECRET_KEY_ENV: &str = "DSTAR_SECRET_KEY";
 
@@ -113,6 +116,18 @@ impl App {
     /// The live session registry.
     pub fn sessions(&self) -> &Registry {
         &self.inner.sessions
+    }
+
+    /// Serves `router` on the address in `DSTAR_ADDR` (else `default_addr`), prints
+    /// `listening on http://ADDR` once bound, and runs until ctrl-c or `SIGTERM`, then shuts
+    /// the live sessions down as [`shutdown_signal`](Self::shutdown_signal) does.
+    pub async fn serve(&self, router: axum::Router, default_addr: &str) -> std::io::Result<()> {
+        let addr = std::env::var(ADDR_ENV).unwrap_or_else(|_| default_addr.to_owned());
+        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        println!("listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(self.clone().shutdown_signal())
+            .await
     }
 
     /// Waits for ctrl-c or `SIGTERM`, then ends every live session (streams end with a retry

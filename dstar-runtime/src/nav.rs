@@ -29,13 +29,16 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::router::Entry;
 use crate::session::{Command, Navigate};
-use crate::stateless::TOKEN_HEADER;
+use crate::stateless::{TOKEN_HEADER, TOKEN_NAME, header};
 use crate::token::{Purpose, TokenError};
 
 /// The path of the navigation endpoint.
 pub const NAV_PATH: &str = "/__dstar/nav";
 /// Header carrying the navigation target (a same-origin path with its query).
 pub const URL_HEADER: &str = "x-dstar-url";
+static URL_NAME: http::HeaderName = http::HeaderName::from_static(URL_HEADER);
+static HISTORY_NAME: http::HeaderName = http::HeaderName::from_static(HISTORY_HEADER);
+
 /// Header saying how the history changes: `push` (a link) or `replace` (Back, Forward).
 pub const HISTORY_HEADER: &str = "x-dstar-history";
 
@@ -134,29 +137,21 @@ async fn run(
     table: &'static [Entry],
     mut parts: http::request::Parts,
 ) -> Result<Outcome> {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let url = header(URL_HEADER);
+    let url = header(&parts, &URL_NAME).to_owned();
     if !crate::page::is_same_origin_path(&url) {
         return Err(Error::bad_request(format!(
             "navigation refused: the target must be a same-origin path like `/page?x=1`, got `{}`",
             url.escape_debug()
         )));
     }
-    let history = if header(HISTORY_HEADER) == "replace" {
+    let history = if header(&parts, &HISTORY_NAME) == "replace" {
         History::Replace
     } else {
         History::Push
     };
     let claims = match app
         .keys()
-        .verify(&header(TOKEN_HEADER), Purpose::Navigation)
+        .verify(header(&parts, &TOKEN_NAME), Purpose::Navigation)
     {
         Ok(claims) => claims,
         Err(TokenError::Expired) => return Ok(Outcome::Load(url)),

@@ -66,19 +66,18 @@ impl PubSub for LocalPubSub {
     }
 
     fn publish(&self, topic: &str, message: Message) -> usize {
-        self.deliver(topic, |key, session| {
-            session.send_message(message.clone().on_topic(key.clone()))
-        })
+        let message = message.on_topic(Arc::from(topic));
+        self.deliver(topic, |session| session.send_message(message.clone()))
     }
 
     fn broadcast(&self, topic: &str, events: Bytes) -> usize {
-        self.deliver(topic, |_, session| session.send_events(events.clone()))
+        self.deliver(topic, |session| session.send_events(events.clone()))
     }
 }
 
 impl LocalPubSub {
     /// Hands something to every subscriber of `topic`; drops the subscribers that have ended.
-    fn deliver(&self, topic: &str, send: impl Fn(&Arc<str>, &SessionHandle) -> bool) -> usize {
+    fn deliver(&self, topic: &str, send: impl Fn(&SessionHandle) -> bool) -> usize {
         let (key, delivered, dead) = {
             let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
             let Some((key, subscribers)) = topics.get_key_value(topic) else {
@@ -87,7 +86,7 @@ impl LocalPubSub {
             let mut delivered = 0;
             let mut dead = false;
             for session in subscribers {
-                if send(key, session) {
+                if send(session) {
                     delivered += 1;
                 } else {
                     dead |= session.is_closed();

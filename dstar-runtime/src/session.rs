@@ -64,7 +64,10 @@ use crate::page::{
 use crate::response::HEARTBEAT;
 use crate::router::Entry;
 use crate::sse::{ExecuteScript, PatchSignals};
-use crate::stateless::{EVENT_HEADER, TOKEN_HEADER, document, error_response, write_root_patch};
+use crate::stateless::{
+    EVENT_HEADER, EVENT_NAME, TOKEN_HEADER, TOKEN_NAME, document, error_response, header,
+    write_root_patch,
+};
 use crate::token::Purpose;
 
 /// The path of the stream endpoint.
@@ -819,22 +822,15 @@ async fn event(app: App, req: Request) -> Response {
 }
 
 async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::Body) -> Result<()> {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
     let claims = app
         .keys()
-        .verify(header(TOKEN_HEADER), Purpose::Csrf)
+        .verify(header(parts, &TOKEN_NAME), Purpose::Csrf)
         .map_err(|err| {
             Error::forbidden(format!(
                 "event refused: {err} (the `{TOKEN_HEADER}` header must carry the page's token)"
             ))
         })?;
-    let name = header(EVENT_HEADER);
+    let name = header(parts, &EVENT_NAME);
     if name.is_empty() {
         return Err(Error::bad_request(format!(
             "event refused: no `{EVENT_HEADER}` header"
@@ -1068,13 +1064,10 @@ impl Session {
         if let Some(query) = cx.url.take() {
             let path = self.url.split('?').next().unwrap_or("/").to_owned();
             self.url = format!("{path}{query}");
+            cx.page = PageData::Value(live_page_value(&self.url));
         }
         if rerender {
-            let view = View {
-                app: cx.app,
-                route: self.page.route(),
-                page: live_page_value(&self.url),
-            };
+            let view = cx.view();
             match self.page.render(&view) {
                 Ok(body) => write_root_patch(&mut cx.out, &body),
                 Err(err) => eprintln!(

@@ -30,8 +30,8 @@ pub const TOKEN_HEADER: &str = "x-dstar-token";
 pub const ARGS_HEADER: &str = "x-dstar-args";
 
 // The same names parsed once: looking a header up by `&str` parses the name every time.
-static EVENT_NAME: http::HeaderName = http::HeaderName::from_static(EVENT_HEADER);
-static TOKEN_NAME: http::HeaderName = http::HeaderName::from_static(TOKEN_HEADER);
+pub(crate) static EVENT_NAME: http::HeaderName = http::HeaderName::from_static(EVENT_HEADER);
+pub(crate) static TOKEN_NAME: http::HeaderName = http::HeaderName::from_static(TOKEN_HEADER);
 static ARGS_NAME: http::HeaderName = http::HeaderName::from_static(ARGS_HEADER);
 
 pub(crate) async fn get<P: Page>(app: App, req: Request) -> Response {
@@ -174,7 +174,8 @@ async fn run_event<P: Page>(
     Ok(cx.out)
 }
 
-fn header<'p>(parts: &'p http::request::Parts, name: &http::HeaderName) -> &'p str {
+/// A request header as text (empty when missing or not visible ASCII).
+pub(crate) fn header<'p>(parts: &'p http::request::Parts, name: &http::HeaderName) -> &'p str {
     parts
         .headers
         .get(name)

@@ -4,11 +4,7 @@
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::var("DSTAR_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("listening on http://{}", listener.local_addr()?);
     let app = example_counter::app(dstar::App::builder());
-    axum::serve(listener, example_counter::router(&app))
-        .with_graceful_shutdown(app.shutdown_signal())
+    app.serve(example_counter::router(&app), "127.0.0.1:3000")
         .await
 }

@@ -5,11 +5,7 @@
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::var("DSTAR_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("listening on http://{}", listener.local_addr()?);
     let app = example_showcase::app(dstar::App::builder());
-    axum::serve(listener, example_showcase::router(&app))
-        .with_graceful_shutdown(app.shutdown_signal())
+    app.serve(example_showcase::router(&app), "127.0.0.1:3000")
         .await
 }
