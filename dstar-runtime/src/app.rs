@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::pubsub::{LocalPubSub, PubSub};
-use crate::session::{Registry, SessionConfig};
+use crate::session::handle::{Registry, SessionConfig};
 use crate::template::{DEFAULT_LAYOUT, Engine, Templates};
 use crate::token::Keys;
 

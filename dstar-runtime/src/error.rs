@@ -62,7 +62,7 @@ impl Error {
     /// script. Targets that are not same-origin paths are refused with a 500, as a bug.
     pub fn redirect(location: impl Into<String>) -> Self {
         let location = location.into();
-        if !crate::page::is_same_origin_path(&location) {
+        if !crate::protocol::is_same_origin_path(&location) {
             return Error::internal(format!(
                 "refused to redirect to `{location}`: not a same-origin path"
             ));
@@ -126,10 +126,33 @@ impl IntoResponse for Error {
             return response;
         }
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
-            eprintln!("dstar: {}", self.message);
+            log(&self.message);
             let text = self.status.canonical_reason().unwrap_or("server error");
             return (self.status, text).into_response();
         }
         (self.status, self.message.into_owned()).into_response()
     }
+}
+
+impl Error {
+    /// The answer to an event request: a redirect becomes a script the client runs (an SSE
+    /// client does not follow a 303 to a page); anything else is its status and message.
+    pub(crate) fn into_event_response(self, version: http::Version) -> Response {
+        if let Some(location) = self.location() {
+            let mut out = Vec::new();
+            crate::sse::ExecuteScript::new(&crate::sse::redirect_script(location))
+                .write_to(&mut out);
+            return crate::response::Sse::once(out)
+                .version(version)
+                .into_response();
+        }
+        self.into_response()
+    }
+}
+
+/// Reports a failure nobody is waiting for (a 500's cause, a failed `info` or render). The one
+/// place the runtime writes to standard error.
+#[allow(clippy::print_stderr)]
+pub(crate) fn log(message: &str) {
+    eprintln!("dstar: {message}");
 }

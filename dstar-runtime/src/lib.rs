@@ -1,35 +1,39 @@
 //! The runtime behind [dstar](https://docs.rs/dstar): use it through the `dstar` crate.
 //!
-//! One module per concern:
+//! One module per concern, in layers. A module imports only from its own layer or the ones
+//! below it (the `layers` test of `dstar-tests` checks every `crate::`/`super::` path):
 //!
-//! - [`sse`]: the Datastar v1 wire format, encoded in one pass into a byte buffer.
-//! - [`response`]: the `text/event-stream` response type for axum, one-shot or streaming.
-//! - [`signals`]: reading (untrusted) signals from a request.
-//! - [`token`]: HMAC-signed tokens for streams, navigation and CSRF.
-//! - [`template`]: minijinja templates with dstar's action helpers.
-//! - [`page`]: the `Page` trait and what its methods receive.
-//! - [`router`]: the route table and the axum router built from it.
-//! - [`stateless`]: serving stateless pages and their events.
-//! - [`session`]: live pages' session tasks.
-//! - [`nav`]: soft navigation between live pages.
-//! - [`pubsub`]: topics live sessions subscribe to.
-//! - [`app`]: configuration and shared services.
-//! - [`testing`]: an in-process client for testing pages without a browser.
+//! | layer | modules | job |
+//! | --- | --- | --- |
+//! | wire | [`sse`], [`response`], [`signals`], [`token`], [`protocol`] | Datastar's wire format, SSE responses, untrusted signals, signed tokens, dstar's paths, headers and scripts |
+//! | base | [`route`], [`template`], [`error`] | routes and path patterns, minijinja templates and their helpers, the error type |
+//! | model | [`app`], [`page`], [`pubsub`], [`session`] (`handle`, `queue`, `page`) | configuration and services, the `Page` trait and what its methods get, topics, session handles |
+//! | transports | `document`, `stateless`, [`session`] (`endpoints`, `stream`, `task`, `tokens`), `nav` | serving a page: the document, stateless requests, live sessions, soft navigation |
+//! | assembly | [`router`] | the route table and the axum router: every page and `/__dstar/*` endpoint |
+//! | testing | `testing` (feature `testing`) | an in-process client for testing pages without a browser |
 #![deny(missing_docs)]
 
 pub use http;
 
-pub mod app;
-pub mod error;
-pub mod nav;
-pub mod page;
-pub mod pubsub;
+pub mod protocol;
 pub mod response;
-pub mod router;
-pub mod session;
 pub mod signals;
 pub mod sse;
-pub mod stateless;
-pub mod template;
-pub mod testing;
 pub mod token;
+
+pub mod error;
+pub mod route;
+pub mod template;
+
+pub mod app;
+pub mod page;
+pub mod pubsub;
+pub mod session;
+
+mod document;
+mod nav;
+mod stateless;
+
+pub mod router;
+
+pub mod testing;

@@ -2,8 +2,8 @@
 //!
 //! A link made with the `link()` template helper is an ordinary `<a href>`: right-click,
 //! middle-click and modified clicks open it as usual. A plain left click calls the small
-//! client script below, which `POST`s the target to [`NAV_PATH`] with the session's navigation
-//! token. The server then:
+//! navigation client script (written in [`protocol`](crate::protocol), like every script dstar
+//! sends), which `POST`s the target to [`NAV_PATH`] with the session's navigation token. The server then:
 //!
 //! 1. refuses targets that are not same-origin paths (400) and forged tokens (403); an expired
 //!    token or a session that is gone answers `{"load": url}` and the script loads the page;
@@ -19,98 +19,42 @@
 //! Back and Forward trigger `popstate`, which soft-navigates to the restored URL (replacing,
 //! not pushing, the history entry).
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use http::{HeaderValue, StatusCode, header};
 use tokio::sync::oneshot;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::router::Entry;
-use crate::session::{Command, Navigate};
-use crate::stateless::{TOKEN_HEADER, TOKEN_NAME, header};
+use crate::protocol::{HISTORY_NAME, History, NAV_PATH, TOKEN_NAME, URL_NAME};
+use crate::session::handle::{Command, Navigate};
+use crate::session::page::LiveTarget;
 use crate::token::{Purpose, TokenError};
 
-/// The path of the navigation endpoint.
-pub const NAV_PATH: &str = "/__dstar/nav";
-/// Header carrying the navigation target (a same-origin path with its query).
-pub const URL_HEADER: &str = "x-dstar-url";
-static URL_NAME: http::HeaderName = http::HeaderName::from_static(URL_HEADER);
-static HISTORY_NAME: http::HeaderName = http::HeaderName::from_static(HISTORY_HEADER);
-
-/// Header saying how the history changes: `push` (a link) or `replace` (Back, Forward).
-pub const HISTORY_HEADER: &str = "x-dstar-history";
-
-/// The client half: `window.__dstarNav(url, history)`, the `popstate` handler, and the token.
-pub(crate) fn client_script(token: &str) -> String {
-    format!(
-        r#"<script>(() => {{
-  const d = window.__dstar = window.__dstar || {{}};
-  d.nav = {token};
-  if (d.installed) return;
-  d.installed = true;
-  window.__dstarNav = async (url, history) => {{
-    let response;
-    try {{
-      response = await fetch({path}, {{method: "POST", headers: {{"{token_header}": d.nav, "{url_header}": url, "{history_header}": history || "push"}}}});
-    }} catch (e) {{
-      window.location.assign(url);
-      return;
-    }}
-    if (response.status === 200) {{
-      const answer = await response.json();
-      if (answer.load) window.location.assign(answer.load);
-    }} else if (response.status !== 204) {{
-      console.warn("dstar: navigation refused", response.status, await response.text());
-    }}
-  }};
-  window.addEventListener("popstate", () => window.__dstarNav(window.location.pathname + window.location.search, "replace"));
-}})();</script>"#,
-        token = crate::template::js_string(token),
-        path = crate::template::js_string(NAV_PATH),
-        token_header = TOKEN_HEADER,
-        url_header = URL_HEADER,
-        history_header = HISTORY_HEADER,
+/// Registers the navigation endpoint. `resolve` finds the live page serving a path in the
+/// route table (which the router above owns).
+pub(crate) fn register(
+    router: Router<()>,
+    app: &App,
+    resolve: impl Fn(&str) -> Option<LiveTarget> + Clone + Send + Sync + 'static,
+) -> Router<()> {
+    let app = app.clone();
+    router.route(
+        NAV_PATH,
+        post(move |req: Request| navigate(app.clone(), resolve.clone(), req)),
     )
 }
 
-/// The script run after a soft navigation: title, history entry, fresh token.
-pub(crate) fn after_navigation_script(
-    title: &str,
-    url: &str,
-    history: History,
-    token: &str,
-) -> String {
-    let history = match history {
-        History::Push => format!(
-            "window.history.pushState({{dstar: true}}, '', {});",
-            crate::template::js_string(url)
-        ),
-        History::Replace => {
-            format!(
-                "window.history.replaceState({{dstar: true}}, '', {});",
-                crate::template::js_string(url)
-            )
-        }
-    };
-    format!(
-        "document.title = {}; {history} window.__dstar.nav = {};",
-        crate::template::js_string(title),
-        crate::template::js_string(token)
-    )
-}
-
-/// How a navigation changes the history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum History {
-    Push,
-    Replace,
-}
-
-pub(crate) async fn navigate(app: App, table: &'static [Entry], req: Request) -> Response {
+async fn navigate(
+    app: App,
+    resolve: impl Fn(&str) -> Option<LiveTarget>,
+    req: Request,
+) -> Response {
     let (parts, _body) = req.into_parts();
-    match run(&app, table, parts).await {
+    match run(&app, resolve, parts).await {
         Ok(Outcome::Done) => StatusCode::NO_CONTENT.into_response(),
         Ok(Outcome::Load(url)) => load(&url),
         Err(err) => err.into_response(),
@@ -134,25 +78,21 @@ fn load(url: &str) -> Response {
 
 async fn run(
     app: &App,
-    table: &'static [Entry],
+    resolve: impl Fn(&str) -> Option<LiveTarget>,
     mut parts: http::request::Parts,
 ) -> Result<Outcome> {
-    let url = header(&parts, &URL_NAME).to_owned();
-    if !crate::page::is_same_origin_path(&url) {
+    let url = crate::protocol::header(&parts, &URL_NAME).to_owned();
+    if !crate::protocol::is_same_origin_path(&url) {
         return Err(Error::bad_request(format!(
             "navigation refused: the target must be a same-origin path like `/page?x=1`, got `{}`",
             url.escape_debug()
         )));
     }
-    let history = if header(&parts, &HISTORY_NAME) == "replace" {
-        History::Replace
-    } else {
-        History::Push
-    };
-    let claims = match app
-        .keys()
-        .verify(header(&parts, &TOKEN_NAME), Purpose::Navigation)
-    {
+    let history = History::from_header(crate::protocol::header(&parts, &HISTORY_NAME));
+    let claims = match app.keys().verify(
+        crate::protocol::header(&parts, &TOKEN_NAME),
+        Purpose::Navigation,
+    ) {
         Ok(claims) => claims,
         Err(TokenError::Expired) => return Ok(Outcome::Load(url)),
         Err(err) => return Err(Error::forbidden(format!("navigation refused: {err}"))),
@@ -160,10 +100,7 @@ async fn run(
     let target: http::Uri = url
         .parse()
         .map_err(|_| Error::bad_request("navigation refused: the target is not a URI"))?;
-    let Some((entry, params)) = crate::router::lookup(table, target.path()) else {
-        return Ok(Outcome::Load(url));
-    };
-    let (Some(live), true) = (entry.live, entry.route.live) else {
+    let Some(target_page) = resolve(target.path()) else {
         return Ok(Outcome::Load(url));
     };
     let Some(handle) = app.sessions().handle(claims.session) else {
@@ -172,9 +109,7 @@ async fn run(
     parts.uri = target;
     let (reply, answer) = oneshot::channel();
     let command = Navigate {
-        entry: entry.route,
-        live,
-        params,
+        target: target_page,
         url: url.clone(),
         parts,
         history,

@@ -23,96 +23,10 @@ use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::protocol::{EVENT_PATH, History, is_same_origin_path};
+use crate::route::Route;
+use crate::session::handle::SessionHandle;
 use crate::sse::{ConsoleLevel, ExecuteScript, Mode, PatchElements, PatchSignals};
-
-/// The id of the element every page body is rendered into.
-pub const ROOT_ID: &str = "dstar-root";
-
-/// A page's compile-time route entry, written by `#[dstar::page]`.
-#[derive(Debug, Clone, Copy)]
-pub struct Route {
-    /// The page type's name.
-    pub name: &'static str,
-    /// The path pattern, with `{param}` segments and an optional final `{*rest}`.
-    pub path: &'static str,
-    /// Whether the page is live (a session task per tab) or stateless.
-    pub live: bool,
-    /// The session group: live pages of one group soft-navigate within one session.
-    pub group: &'static str,
-    /// The template `View::render` uses, if the page names one.
-    pub template: Option<&'static str>,
-    /// The layout wrapping the page, if it overrides the app's.
-    pub layout: Option<&'static str>,
-    /// The document title, if the page sets a fixed one.
-    pub title: Option<&'static str>,
-    /// The names of the page's events.
-    pub events: &'static [&'static str],
-    /// Where the page was declared.
-    pub file: &'static str,
-    /// The line of the declaration.
-    pub line: u32,
-}
-
-impl Route {
-    /// A stateless route with no events, template, layout or title, in the default group:
-    /// the start of a hand-written `Page` impl's `ROUTE`
-    /// (`Route::new("Home", "/", file!(), line!()).live().events(&["save"])`).
-    pub const fn new(
-        name: &'static str,
-        path: &'static str,
-        file: &'static str,
-        line: u32,
-    ) -> Self {
-        Route {
-            name,
-            path,
-            live: false,
-            group: "default",
-            template: None,
-            layout: None,
-            title: None,
-            events: &[],
-            file,
-            line,
-        }
-    }
-
-    /// Makes the page live.
-    pub const fn live(mut self) -> Self {
-        self.live = true;
-        self
-    }
-
-    /// Puts a live page in a session group.
-    pub const fn group(mut self, group: &'static str) -> Self {
-        self.group = group;
-        self
-    }
-
-    /// Names the page's events.
-    pub const fn events(mut self, events: &'static [&'static str]) -> Self {
-        self.events = events;
-        self
-    }
-
-    /// Sets the page's template.
-    pub const fn template(mut self, template: &'static str) -> Self {
-        self.template = Some(template);
-        self
-    }
-
-    /// Sets the page's layout.
-    pub const fn layout(mut self, layout: &'static str) -> Self {
-        self.layout = Some(layout);
-        self
-    }
-
-    /// Sets the page's fixed title.
-    pub const fn title(mut self, title: &'static str) -> Self {
-        self.title = Some(title);
-        self
-    }
-}
 
 /// A routable page. Implemented by `#[dstar::page]`; see its docs for the methods it expects.
 #[diagnostic::on_unimplemented(
@@ -176,7 +90,7 @@ pub struct Mount<'a> {
     path: &'a str,
     query: &'a str,
     pub(crate) params: &'a [(&'a str, String)],
-    pub(crate) session: Option<crate::session::SessionHandle>,
+    pub(crate) session: Option<SessionHandle>,
     pub(crate) subscriptions: Vec<String>,
     pub(crate) title: Option<String>,
 }
@@ -198,7 +112,7 @@ impl<'a> Mount<'a> {
         app: &'a App,
         parts: &'a http::request::Parts,
         params: &'a [(&'a str, String)],
-        session: Option<crate::session::SessionHandle>,
+        session: Option<SessionHandle>,
     ) -> Self {
         Mount {
             app,
@@ -289,7 +203,7 @@ impl<'a> Mount<'a> {
     }
 
     /// The running session, on a live page (to hand to other code that sends it messages).
-    pub fn session(&self) -> Option<&crate::session::SessionHandle> {
+    pub fn session(&self) -> Option<&SessionHandle> {
         self.session.as_ref()
     }
 
@@ -429,7 +343,7 @@ pub struct Ctx<'a> {
     pub(crate) app: &'a App,
     pub(crate) out: Vec<u8>,
     pub(crate) render: Render,
-    pub(crate) session: Option<crate::session::SessionHandle>,
+    pub(crate) session: Option<SessionHandle>,
     pub(crate) page: PageData<'a>,
     pub(crate) route: &'static Route,
     pub(crate) url: Option<String>,
@@ -488,7 +402,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The running session, on a live page.
-    pub fn session(&self) -> Option<&crate::session::SessionHandle> {
+    pub fn session(&self) -> Option<&SessionHandle> {
         self.session.as_ref()
     }
 
@@ -611,25 +525,22 @@ impl<'a> Ctx<'a> {
     /// Changes the browser's URL query (`?page=2`) without remounting, keeping a history entry
     /// so Back returns to the previous query (live pages).
     pub fn push_query(&mut self, query: &str) {
-        self.url_query(query, "pushState");
+        self.url_query(query, History::Push);
     }
 
     /// Like [`push_query`](Self::push_query) but replaces the current history entry.
     pub fn replace_query(&mut self, query: &str) {
-        self.url_query(query, "replaceState");
+        self.url_query(query, History::Replace);
     }
 
-    fn url_query(&mut self, query: &str, method: &str) {
+    fn url_query(&mut self, query: &str, history: History) {
         let query = query.trim_start_matches('?');
         let suffix = if query.is_empty() {
             String::new()
         } else {
             format!("?{query}")
         };
-        let script = format!(
-            "window.history.{method}(window.history.state, '', window.location.pathname + {})",
-            crate::template::js_string(&suffix)
-        );
+        let script = crate::protocol::query_script(&suffix, history);
         self.url = Some(suffix);
         self.execute_script(&script);
     }
@@ -640,39 +551,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Whether `url` is a path on this origin: starts with one `/`, no `//` or `/\` prefix, no
-/// control characters or backslashes anywhere.
-pub fn is_same_origin_path(url: &str) -> bool {
-    let bytes = url.as_bytes();
-    bytes.first() == Some(&b'/')
-        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
-        && !bytes.iter().any(|b| b.is_ascii_control() || *b == b'\\')
-}
-
 /// A page's state, its data for templates, in one object (`Cow` to borrow where possible).
 pub(crate) fn page_value(event_url: Cow<'_, str>, token: &str, live: bool) -> Value {
     minijinja::context! { event_url => event_url.as_ref(), token => token, live => live }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_origin_paths() {
-        for ok in ["/", "/a?b=c", "/a/b#x"] {
-            assert!(is_same_origin_path(ok), "{ok}");
-        }
-        for bad in [
-            "//evil.com",
-            "/\\evil.com",
-            "javascript:alert(1)",
-            "https://x",
-            "",
-            "/a\nb",
-            "a/b",
-        ] {
-            assert!(!is_same_origin_path(bad), "{bad}");
-        }
-    }
+/// The template value of a live page at `url`: its events go to the session's endpoint, with
+/// the token signal.
+pub(crate) fn live_page_value(url: &str) -> Value {
+    minijinja::context! { url => url, ..page_value(EVENT_PATH.into(), "", true) }
 }

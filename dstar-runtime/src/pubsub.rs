@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 
 use crate::page::Message;
-use crate::session::SessionHandle;
+use crate::session::handle::SessionHandle;
 
 /// Delivers messages published on a topic to the sessions subscribed to it.
 pub trait PubSub: Send + Sync + 'static {

@@ -180,6 +180,27 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, SignalsError> {
     Ok(value)
 }
 
+/// Merges the JSON object of the `x-dstar-args` header (what `event("name", {...})` writes)
+/// into the raw signals; `args` empty means there is none.
+pub(crate) fn merge_args(raw: Bytes, args: &str) -> Result<Bytes, SignalsError> {
+    if args.is_empty() {
+        return Ok(raw);
+    }
+    let args: Map<String, Value> = serde_json::from_str(args).map_err(|err| {
+        SignalsError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` must be a JSON object: {err}",
+                crate::protocol::ARGS_HEADER
+            ),
+        )
+    })?;
+    let mut signals: Map<String, Value> = parse(&raw)?;
+    signals.extend(args);
+    let json = serde_json::to_vec(&signals).expect("a JSON map always serialises");
+    Ok(Bytes::from(json))
+}
+
 fn path_error(err: serde_path_to_error::Error<serde_json::Error>) -> SignalsError {
     let path = err.path().to_string();
     let inner = err.into_inner();

@@ -7,50 +7,41 @@
 //! cannot set a custom header without a CORS preflight this server never grants, and because
 //! signals are client state that scripts and other requests carry around.
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{Html as HtmlResponse, IntoResponse, Response};
-use bytes::Bytes;
-use http::StatusCode;
+use axum::routing::get;
 
 use crate::app::App;
+use crate::document::{document, path_and_query, write_root_patch};
 use crate::error::{Error, Result};
-use crate::page::{
-    Ctx, Event, Html, Mount, Page, PageData, ROOT_ID, Render, Route, View, page_value,
-};
+use crate::page::{Ctx, Event, Mount, Page, PageData, Render, View, page_value};
+use crate::protocol::{ARGS_NAME, EVENT_HEADER, EVENT_NAME, TOKEN_HEADER, TOKEN_NAME, header};
 use crate::response::Sse;
-use crate::sse::{ExecuteScript, Mode, PatchElements};
 use crate::token::Purpose;
 
-/// Header naming the event.
-pub const EVENT_HEADER: &str = "x-dstar-event";
-/// Header carrying the signed token.
-pub const TOKEN_HEADER: &str = "x-dstar-token";
-/// Header carrying extra event arguments (a JSON object merged into the signals).
-pub const ARGS_HEADER: &str = "x-dstar-args";
+/// Registers stateless page `P` at its path: GET renders it, POST runs an event.
+pub(crate) fn register<P: Page>(router: Router<()>, app: &App) -> Router<()> {
+    let on_get = app.clone();
+    let on_post = app.clone();
+    router.route(
+        P::ROUTE.path,
+        get(move |req: Request| page::<P>(on_get.clone(), req))
+            .post(move |req: Request| event::<P>(on_post.clone(), req)),
+    )
+}
 
-// The same names parsed once: looking a header up by `&str` parses the name every time.
-pub(crate) static EVENT_NAME: http::HeaderName = http::HeaderName::from_static(EVENT_HEADER);
-pub(crate) static TOKEN_NAME: http::HeaderName = http::HeaderName::from_static(TOKEN_HEADER);
-static ARGS_NAME: http::HeaderName = http::HeaderName::from_static(ARGS_HEADER);
-
-pub(crate) async fn get<P: Page>(app: App, req: Request) -> Response {
-    if P::ROUTE.live {
-        if req.method() == http::Method::HEAD {
-            // A HEAD (link checkers, monitors) must not start a session nobody will use.
-            return HtmlResponse("").into_response();
-        }
-        return crate::session::get::<P>(app, req).await;
-    }
+async fn page<P: Page>(app: App, req: Request) -> Response {
     let (parts, _body) = req.into_parts();
-    match render_stateless::<P>(&app, &parts).await {
+    match render::<P>(&app, &parts).await {
         Ok(html) => HtmlResponse(html).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-async fn render_stateless<P: Page>(app: &App, parts: &http::request::Parts) -> Result<String> {
-    let params = route_params(&P::ROUTE, parts.uri.path());
+async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<String> {
+    let params = P::ROUTE.params(parts.uri.path());
     let mut mount = Mount::new(app, parts, &params, None);
     let page = P::mount(&mut mount).await?;
     let title = mount.title.take();
@@ -65,76 +56,13 @@ async fn render_stateless<P: Page>(app: &App, parts: &http::request::Parts) -> R
     document(app, &P::ROUTE, title.as_deref(), &body, "", "")
 }
 
-pub(crate) fn path_and_query(parts: &http::request::Parts) -> String {
-    parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned())
-}
-
-/// Wraps a page body in its root element and layout.
-pub(crate) fn document(
-    app: &App,
-    route: &Route,
-    title: Option<&str>,
-    body: &Html,
-    root_attributes: &str,
-    head: &str,
-) -> Result<String> {
-    let mut root = String::with_capacity(body.0.len() + 64);
-    root.push_str("<div id=\"");
-    root.push_str(ROOT_ID);
-    root.push('"');
-    root.push_str(root_attributes);
-    root.push('>');
-    root.push_str(&body.0);
-    root.push_str("</div>");
-    let mut head_html = String::from("<script type=\"module\" src=\"");
-    crate::sse::escape_html_into(&mut head_html, app.client_url());
-    head_html.push_str("\"></script>");
-    head_html.push_str(head);
-    let layout = route.layout.unwrap_or(app.layout());
-    let ctx = minijinja::context! {
-        title => title.or(route.title).unwrap_or(route.name),
-        head => minijinja::Value::from_safe_string(head_html),
-        body => minijinja::Value::from_safe_string(root),
-    };
-    Ok(app.templates().render(layout, ctx)?)
-}
-
-/// The patch that replaces the root's content with a fresh render.
-pub(crate) fn write_root_patch(out: &mut Vec<u8>, body: &Html) {
-    PatchElements::new(&body.0)
-        .selector(concat!("#", "dstar-root"))
-        .mode(Mode::Inner)
-        .write_to(out);
-}
-
-pub(crate) async fn event<P: Page>(app: App, req: Request) -> Response {
-    if P::ROUTE.live {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "live pages take events on their session, not on the page URL",
-        )
-            .into_response();
-    }
+async fn event<P: Page>(app: App, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let version = parts.version;
     match run_event::<P>(&app, &parts, body).await {
         Ok(out) => Sse::once(out).version(version).into_response(),
-        Err(err) => error_response(err, version),
+        Err(err) => err.into_event_response(version),
     }
-}
-
-/// An error answering an event: a redirect becomes a script the client runs (an SSE client
-/// does not follow a 303 to a page); anything else is its status and message.
-pub(crate) fn error_response(err: Error, version: http::Version) -> Response {
-    if let Some(location) = err.location() {
-        let mut out = Vec::new();
-        ExecuteScript::new(&crate::sse::redirect_script(location)).write_to(&mut out);
-        return Sse::once(out).version(version).into_response();
-    }
-    err.into_response()
 }
 
 async fn run_event<P: Page>(
@@ -156,12 +84,12 @@ async fn run_event<P: Page>(
         return Err(Event::new(name, b"").unknown());
     }
     let raw = crate::signals::read_raw_parts(parts, body).await?;
-    let raw = merge_args(raw, parts)?;
+    let raw = crate::signals::merge_args(raw, header(parts, &ARGS_NAME))?;
     // Malformed signals are refused even when the handler does not read them.
     crate::signals::parse::<serde::de::IgnoredAny>(&raw)?;
 
     let path = parts.uri.path();
-    let params = route_params(&P::ROUTE, path);
+    let params = P::ROUTE.params(path);
     let mut mount = Mount::new(app, parts, &params, None);
     let mut page = P::mount(&mut mount).await?;
     let url = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
@@ -172,38 +100,4 @@ async fn run_event<P: Page>(
         write_root_patch(&mut cx.out, &body);
     }
     Ok(cx.out)
-}
-
-/// A request header as text (empty when missing or not visible ASCII).
-pub(crate) fn header<'p>(parts: &'p http::request::Parts, name: &http::HeaderName) -> &'p str {
-    parts
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// The path parameters of a request to `route` (none, without matching, for a path with no
-/// `{param}`).
-pub(crate) fn route_params(route: &'static Route, path: &str) -> Vec<(&'static str, String)> {
-    if route.path.contains('{') {
-        crate::router::match_path(route.path, path).unwrap_or_default()
-    } else {
-        Vec::new()
-    }
-}
-
-/// Merges the `x-dstar-args` object (from `event("name", {...})`) into the signals.
-pub(crate) fn merge_args(raw: Bytes, parts: &http::request::Parts) -> Result<Bytes> {
-    let args = header(parts, &ARGS_NAME);
-    if args.is_empty() {
-        return Ok(raw);
-    }
-    let args: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(args).map_err(|err| {
-            Error::bad_request(format!("`{ARGS_HEADER}` must be a JSON object: {err}"))
-        })?;
-    let mut signals: serde_json::Map<String, serde_json::Value> = crate::signals::parse(&raw)?;
-    signals.extend(args);
-    Ok(Bytes::from(serde_json::to_vec(&signals)?))
 }

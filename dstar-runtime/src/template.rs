@@ -27,6 +27,8 @@ use std::time::SystemTime;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{AutoEscape, Environment, Error as TemplateError, ErrorKind, State};
 
+use crate::protocol::{TOKEN_SIGNAL, js_safe, js_string};
+
 /// The layout every page is wrapped in unless the app or the page names another.
 pub const DEFAULT_LAYOUT: &str = "dstar/layout.html";
 
@@ -243,27 +245,6 @@ fn newest_change(sources: &Templates) -> Option<SystemTime> {
     newest
 }
 
-/// A JSON string literal that is also safe inside HTML: `<`, `>`, `&` and `'` are `\u` escapes.
-pub fn js_string(text: &str) -> String {
-    js_safe(&serde_json::to_string(text).expect("a string always serialises"))
-}
-
-fn js_safe(json: &str) -> String {
-    let mut out = String::with_capacity(json.len() + 8);
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\'' => out.push_str("\\u0027"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn action(method: &str, url: &str) -> String {
     format!("@{method}({})", js_string(url))
 }
@@ -279,34 +260,31 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
     let url = page.get_attr("event_url")?;
     // Live pages keep their (renewed) token in a local signal; stateless pages get it inline.
     let token = if page.get_attr("live")?.is_true() {
-        "$_dstarToken".to_owned()
+        format!("${TOKEN_SIGNAL}")
     } else {
         js_string(page.get_attr("token")?.as_str().unwrap_or_default())
     };
-    let mut headers = format!(
-        "{{'x-dstar-event': {}, 'x-dstar-token': {token}",
-        js_string(name)
-    );
-    if let Some(extra) = extra {
-        if extra.as_object().is_none() || extra.kind() != minijinja::value::ValueKind::Map {
-            return Err(TemplateError::new(
-                ErrorKind::InvalidOperation,
-                "the second argument of `event()` must be a map, like {\"id\": 3}",
-            ));
+    let args = match extra {
+        None => None,
+        Some(extra) => {
+            if extra.as_object().is_none() || extra.kind() != minijinja::value::ValueKind::Map {
+                return Err(TemplateError::new(
+                    ErrorKind::InvalidOperation,
+                    "the second argument of `event()` must be a map, like {\"id\": 3}",
+                ));
+            }
+            let json = serde_json::to_string(&extra).map_err(|e| {
+                TemplateError::new(ErrorKind::InvalidOperation, "event arguments are not JSON")
+                    .with_source(e)
+            })?;
+            Some(ascii_json(&json))
         }
-        let json = serde_json::to_string(&extra).map_err(|e| {
-            TemplateError::new(ErrorKind::InvalidOperation, "event arguments are not JSON")
-                .with_source(e)
-        })?;
-        headers.push_str(", 'x-dstar-args': ");
-        headers.push_str(&js_string(&ascii_json(&json)));
-    }
-    headers.push('}');
-    Ok(format!(
-        // Events share one URL, and the client's default cancels an in-flight request to the
-        // same URL: two quick clicks must both arrive.
-        "@post({}, {{headers: {headers}, requestCancellation: 'disabled'}})",
-        js_string(url.as_str().unwrap_or("/"))
+    };
+    Ok(crate::protocol::event_action(
+        url.as_str().unwrap_or("/"),
+        name,
+        &token,
+        args.as_deref(),
     ))
 }
 
@@ -328,11 +306,7 @@ fn ascii_json(json: &str) -> String {
 
 /// `navigate(url)`: the action soft-navigating to `url` (falls back to a page load).
 fn navigate(url: &str) -> String {
-    format!(
-        "window.__dstarNav ? window.__dstarNav({}) : window.location.assign({})",
-        js_string(url),
-        js_string(url)
-    )
+    crate::protocol::navigate_action(url)
 }
 
 /// `link(url, text, class=...)`: an anchor that soft-navigates on a plain left click.
@@ -348,12 +322,7 @@ fn link(url: &str, text: &str, kwargs: Kwargs) -> Result<Value, TemplateError> {
         html.push('"');
     }
     html.push_str(" data-on:click=\"");
-    let handler = format!(
-        // One expression (Datastar returns the value of an attribute's last statement): only
-        // a plain left click is taken over; modified clicks open the link as usual.
-        "window.__dstarNav && evt.button === 0 && !(evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) && (evt.preventDefault(), window.__dstarNav({}))",
-        js_string(url)
-    );
+    let handler = crate::protocol::link_click(url);
     crate::sse::escape_html_into(&mut html, &handler);
     html.push_str("\">");
     crate::sse::escape_html_into(&mut html, text);
@@ -393,13 +362,5 @@ mod tests {
         assert!(text.contains("bad.html"), "{text}");
         assert!(text.contains("bad.html:2"), "{text}");
         assert!(text.contains("missing.field"), "{text}");
-    }
-
-    #[test]
-    fn js_strings_cannot_escape() {
-        assert_eq!(
-            js_string("a'</script>&\"b"),
-            r#""a\u0027\u003c/script\u003e\u0026\"b""#
-        );
     }
 }

@@ -19,8 +19,9 @@
 //!
 //! ```
 //! use dstar_runtime::app::App;
-//! use dstar_runtime::page::{Ctx, Event, Html, Mount, Page, Route, View};
-//! use dstar_runtime::router::Pages;
+//! use dstar_runtime::page::{Ctx, Event, Html, Mount, Page, View};
+//! use dstar_runtime::route::Route;
+//! use dstar_runtime::router::{Entry, Pages};
 //! use dstar_runtime::testing::TestClient;
 //!
 //! struct Counter;
@@ -55,7 +56,8 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let app = App::builder().secret_key(b"doc test").build().unwrap();
-//! let client = TestClient::new(Pages::new().page::<Counter>().into_router(app));
+//! static PAGES: &[Entry] = &[Entry::of::<Counter>()];
+//! let client = TestClient::new(Pages::new(PAGES).into_router(app));
 //!
 //! let mut page = client.get("/").await.unwrap();
 //! assert_eq!(page.title(), "Counter");
@@ -136,10 +138,11 @@ use self::html::{PatchError, Selector, Tree};
 use self::script::Effect;
 use self::signals::Declaration;
 use self::wire::{Datastar, SseEvent, SseParser};
-use crate::nav::{HISTORY_HEADER, NAV_PATH, URL_HEADER};
-use crate::session::{EVENT_PATH, STREAM_PATH};
+use crate::protocol::{
+    ARGS_HEADER, EVENT_HEADER, EVENT_PATH, HISTORY_HEADER, NAV_PATH, STREAM_PATH, TOKEN_HEADER,
+    URL_HEADER,
+};
 use crate::sse::Mode;
-use crate::stateless::{ARGS_HEADER, EVENT_HEADER, TOKEN_HEADER};
 
 /// How long the client waits for an answer or a stream event unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -108,8 +108,8 @@ pub use dstar_macros::templates;
 
 #[doc(inline)]
 pub use dstar_runtime::{
-    app, error, nav, page as pages, pubsub, response, router as routing, session, signals, sse,
-    template, token,
+    app, error, page, protocol, pubsub, response, route, router, session, signals, sse, template,
+    token,
 };
 
 /// The `http` crate's types (status codes, headers) as dstar uses them.
@@ -120,7 +120,9 @@ pub use dstar_runtime::app::App;
 #[doc(inline)]
 pub use dstar_runtime::error::{Error, Result};
 #[doc(inline)]
-pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, Route, View};
+pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, View};
+#[doc(inline)]
+pub use dstar_runtime::route::Route;
 #[doc(inline)]
 pub use dstar_runtime::router::Pages;
 #[doc(inline)]
@@ -129,14 +131,25 @@ pub use dstar_runtime::template::Templates;
 #[doc(inline)]
 pub use dstar_runtime::testing as test;
 
-/// Lists the pages an app serves: `dstar::router![Home, Counter]` is a [`Pages`] table;
-/// `.into_router(app)` checks it (duplicate or overlapping paths are reported with both
-/// source locations) and returns an `axum::Router`.
+/// Lists the pages an app serves: `dstar::router![Home, Counter]` is a [`Pages`] table made at
+/// compile time; `.into_router(app)` checks it (duplicate or overlapping paths are reported
+/// with both source locations) and returns an `axum::Router`.
+///
+/// `dstar::router![Home, Counter]` is this, written by hand:
+///
+/// ```ignore
+/// {
+///     static PAGES: &[dstar::router::Entry] =
+///         &[dstar::router::Entry::of::<Home>(), dstar::router::Entry::of::<Counter>()];
+///     dstar::Pages::new(PAGES)
+/// }
+/// ```
 #[macro_export]
 macro_rules! router {
-    ($($page:ty),* $(,)?) => {
-        $crate::Pages::new()$(.page::<$page>())*
-    };
+    ($($page:ty),* $(,)?) => {{
+        static PAGES: &[$crate::router::Entry] = &[$($crate::router::Entry::of::<$page>()),*];
+        $crate::Pages::new(PAGES)
+    }};
 }
 
 /// Not public API: the items `#[dstar::page]` and `dstar::templates!` expansions name. They may
@@ -146,7 +159,8 @@ pub mod __private {
     pub use core::future::Future;
     pub use core::result::Result::Err;
 
-    pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, Route, View};
+    pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, View};
+    pub use dstar_runtime::route::Route;
     pub use dstar_runtime::template::Templates;
 
     /// What an event's signals type must be. A bound of its own so that a type that is not

@@ -254,7 +254,7 @@ impl StreamGate {
     }
 
     async fn guard(self, req: Request, next: Next) -> Response {
-        if req.uri().path() == dstar::session::STREAM_PATH {
+        if req.uri().path() == dstar::protocol::STREAM_PATH {
             let last = req
                 .headers()
                 .get("last-event-id")
@@ -350,7 +350,7 @@ fn chat_stream_resumes_without_losing_messages() {
         let errors = tab.console_errors();
         let (cut, other): (Vec<_>, Vec<_>) = errors.iter().partition(|e| {
             e.source == "network"
-                && e.message.contains(dstar::session::STREAM_PATH)
+                && e.message.contains(dstar::protocol::STREAM_PATH)
                 && e.message.contains("net::ERR_INCOMPLETE_CHUNKED_ENCODING")
         });
         assert_eq!(cut.len(), 1, "one cut stream: {errors:#?}");

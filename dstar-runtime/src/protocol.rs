@@ -1,0 +1,289 @@
+//! dstar's own protocol on top of Datastar: the internal paths, the headers and signals its
+//! requests carry, the id of the page root, and the small scripts the server asks the browser
+//! to run.
+//!
+//! Every one of these is written here once. The template helpers and the transports that write
+//! them and the test kit that reads them all take them from this module, so a change here
+//! changes both sides.
+//!
+//! | what | value | written by | read by |
+//! | --- | --- | --- | --- |
+//! | [`STREAM_PATH`] | `/__dstar/stream` | a live page's root (`data-init`) | the stream endpoint |
+//! | [`EVENT_PATH`] | `/__dstar/event` | `event()` on live pages | the live event endpoint |
+//! | [`NAV_PATH`] | `/__dstar/nav` | the navigation client script | the navigation endpoint |
+//! | [`EVENT_HEADER`] | event name | `event()` | both event endpoints |
+//! | [`TOKEN_HEADER`] | a signed token | `event()`, the stream action, navigation | every endpoint |
+//! | [`ARGS_HEADER`] | JSON object | `event(name, {...})` | both event endpoints |
+//! | [`URL_HEADER`], [`HISTORY_HEADER`] | target, `push`/`replace` | navigation script | navigation endpoint |
+//! | [`TOKEN_SIGNAL`], [`STREAM_SIGNAL`] | tokens of a live page | the root's `data-signals` | `event()`, the stream action |
+
+use http::HeaderName;
+
+/// The path of a live page's stream endpoint.
+pub const STREAM_PATH: &str = "/__dstar/stream";
+/// The path of the live event endpoint.
+pub const EVENT_PATH: &str = "/__dstar/event";
+/// The path of the soft-navigation endpoint.
+pub const NAV_PATH: &str = "/__dstar/nav";
+
+/// Header naming the event.
+pub const EVENT_HEADER: &str = "x-dstar-event";
+/// Header carrying the signed token (CSRF for events, stream or navigation).
+pub const TOKEN_HEADER: &str = "x-dstar-token";
+/// Header carrying extra event arguments (a JSON object merged into the signals).
+pub const ARGS_HEADER: &str = "x-dstar-args";
+/// Header carrying the navigation target (a same-origin path with its query).
+pub const URL_HEADER: &str = "x-dstar-url";
+/// Header saying how the history changes: `push` (a link) or `replace` (Back, Forward).
+pub const HISTORY_HEADER: &str = "x-dstar-history";
+
+// The same names parsed once: looking a header up by `&str` parses the name every time.
+pub(crate) static EVENT_NAME: HeaderName = HeaderName::from_static(EVENT_HEADER);
+pub(crate) static TOKEN_NAME: HeaderName = HeaderName::from_static(TOKEN_HEADER);
+pub(crate) static ARGS_NAME: HeaderName = HeaderName::from_static(ARGS_HEADER);
+pub(crate) static URL_NAME: HeaderName = HeaderName::from_static(URL_HEADER);
+pub(crate) static HISTORY_NAME: HeaderName = HeaderName::from_static(HISTORY_HEADER);
+pub(crate) static LAST_EVENT_ID_NAME: HeaderName = HeaderName::from_static("last-event-id");
+
+/// The signal holding a live page's event (CSRF) token.
+pub const TOKEN_SIGNAL: &str = "_dstarToken";
+/// The signal holding a live page's stream token.
+pub const STREAM_SIGNAL: &str = "_dstarStream";
+
+/// The id of the element every page body is rendered into.
+pub const ROOT_ID: &str = "dstar-root";
+/// [`ROOT_ID`] as a CSS selector.
+pub const ROOT_SELECTOR: &str = "#dstar-root";
+
+/// A request header as text (empty when missing or not visible ASCII).
+pub(crate) fn header<'p>(parts: &'p http::request::Parts, name: &HeaderName) -> &'p str {
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Whether `url` is a path on this origin: starts with one `/`, no `//` or `/\` prefix, no
+/// control characters or backslashes anywhere.
+pub fn is_same_origin_path(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+        && !bytes.iter().any(|b| b.is_ascii_control() || *b == b'\\')
+}
+
+/// How a navigation changes the browser's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// A new entry (a link was followed).
+    Push,
+    /// The current entry is replaced (Back, Forward, a `replace_query`).
+    Replace,
+}
+
+impl History {
+    /// Reads the [`HISTORY_HEADER`] value: `replace`, else `push`.
+    pub(crate) fn from_header(value: &str) -> Self {
+        if value == "replace" {
+            History::Replace
+        } else {
+            History::Push
+        }
+    }
+
+    /// The `history` method that makes this change.
+    pub(crate) const fn method(self) -> &'static str {
+        match self {
+            History::Push => "pushState",
+            History::Replace => "replaceState",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scripts. The fragments below are what the test kit recognises in a script it cannot run.
+
+/// Reloads the page.
+pub(crate) const RELOAD_SCRIPT: &str = "window.location.reload()";
+/// Sets the document title: followed by a JS string.
+pub(crate) const TITLE_PREFIX: &str = "document.title = ";
+/// Stores a fresh navigation token: followed by a JS string.
+pub(crate) const NAV_TOKEN_PREFIX: &str = "window.__dstar.nav = ";
+/// The argument list of a history change before its URL.
+pub(crate) const HISTORY_URL_PREFIX: &str = "'', ";
+/// A history URL that keeps the path and changes the query: followed by a JS string.
+pub(crate) const SAME_PATH_PREFIX: &str = "window.location.pathname + ";
+/// The client's navigation function, called with a JS string.
+pub(crate) const NAVIGATE_CALL: &str = "window.__dstarNav(";
+
+/// The script that stores a fresh navigation token.
+pub(crate) fn nav_token_script(token: &str) -> String {
+    format!("{NAV_TOKEN_PREFIX}{}", js_string(token))
+}
+
+/// The script run after a soft navigation: title, history entry, fresh token.
+pub(crate) fn after_navigation_script(
+    title: &str,
+    url: &str,
+    history: History,
+    token: &str,
+) -> String {
+    format!(
+        "{TITLE_PREFIX}{}; window.history.{}({{dstar: true}}, {HISTORY_URL_PREFIX}{}); {};",
+        js_string(title),
+        history.method(),
+        js_string(url),
+        nav_token_script(token),
+    )
+}
+
+/// The script that changes the query of the current URL (`suffix` is `?a=b` or empty) without
+/// leaving the page.
+pub(crate) fn query_script(suffix: &str, history: History) -> String {
+    format!(
+        "window.history.{}(window.history.state, {HISTORY_URL_PREFIX}{SAME_PATH_PREFIX}{})",
+        history.method(),
+        js_string(suffix)
+    )
+}
+
+/// The Datastar action a live page's root runs on load to open its stream. A `POST`: the client
+/// keeps non-GET streams open in hidden tabs (see the session module's docs).
+pub(crate) fn stream_action() -> String {
+    format!(
+        "@post('{STREAM_PATH}', {{headers: {{'{TOKEN_HEADER}': ${STREAM_SIGNAL}}}, openWhenHidden: true, retryMaxCount: 1000}})"
+    )
+}
+
+/// The Datastar action sending event `name` to `url`. `token` is a JS expression (a string
+/// literal, or the token signal on live pages); `args` an optional JSON object.
+pub(crate) fn event_action(url: &str, name: &str, token: &str, args: Option<&str>) -> String {
+    let mut headers = format!(
+        "{{'{EVENT_HEADER}': {}, '{TOKEN_HEADER}': {token}",
+        js_string(name)
+    );
+    if let Some(args) = args {
+        headers.push_str(&format!(", '{ARGS_HEADER}': {}", js_string(args)));
+    }
+    headers.push('}');
+    format!(
+        // Events share one URL, and the client's default cancels an in-flight request to the
+        // same URL: two quick clicks must both arrive.
+        "@post({}, {{headers: {headers}, requestCancellation: 'disabled'}})",
+        js_string(url)
+    )
+}
+
+/// The action soft-navigating to `url` (a page load where the client script is missing).
+pub(crate) fn navigate_action(url: &str) -> String {
+    let url = js_string(url);
+    format!("window.__dstarNav ? {NAVIGATE_CALL}{url}) : window.location.assign({url})")
+}
+
+/// The click handler of a `link()`: one expression (Datastar returns the value of an
+/// attribute's last statement) taking over only a plain left click, so modified clicks open
+/// the link as usual.
+pub(crate) fn link_click(url: &str) -> String {
+    format!(
+        "window.__dstarNav && evt.button === 0 && !(evt.metaKey || evt.ctrlKey || evt.shiftKey || evt.altKey) && (evt.preventDefault(), {NAVIGATE_CALL}{}))",
+        js_string(url)
+    )
+}
+
+/// The client half of soft navigation: `window.__dstarNav(url, history)`, the `popstate`
+/// handler, and the session's navigation token.
+pub(crate) fn navigation_client_script(token: &str) -> String {
+    format!(
+        r#"<script>(() => {{
+  const d = window.__dstar = window.__dstar || {{}};
+  d.nav = {token};
+  if (d.installed) return;
+  d.installed = true;
+  window.__dstarNav = async (url, history) => {{
+    let response;
+    try {{
+      response = await fetch({path}, {{method: "POST", headers: {{"{TOKEN_HEADER}": d.nav, "{URL_HEADER}": url, "{HISTORY_HEADER}": history || "push"}}}});
+    }} catch (e) {{
+      window.location.assign(url);
+      return;
+    }}
+    if (response.status === 200) {{
+      const answer = await response.json();
+      if (answer.load) window.location.assign(answer.load);
+    }} else if (response.status !== 204) {{
+      console.warn("dstar: navigation refused", response.status, await response.text());
+    }}
+  }};
+  window.addEventListener("popstate", () => window.__dstarNav(window.location.pathname + window.location.search, "replace"));
+}})();</script>"#,
+        token = js_string(token),
+        path = js_string(NAV_PATH),
+    )
+}
+
+/// A JSON string literal that is also safe inside HTML: `<`, `>`, `&` and `'` are `\u` escapes.
+pub(crate) fn js_string(text: &str) -> String {
+    js_safe(&serde_json::to_string(text).expect("a string always serialises"))
+}
+
+/// JSON made safe inside HTML and a JS string: `<`, `>`, `&`, `'` and the JS line separators
+/// become `\u` escapes.
+pub(crate) fn js_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\'' => out.push_str("\\u0027"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_paths() {
+        for ok in ["/", "/a?b=c", "/a/b#x"] {
+            assert!(is_same_origin_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.com",
+            "/\\evil.com",
+            "javascript:alert(1)",
+            "https://x",
+            "",
+            "/a\nb",
+            "a/b",
+        ] {
+            assert!(!is_same_origin_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn js_strings_cannot_escape() {
+        assert_eq!(
+            js_string("a'</script>&\"b"),
+            r#""a\u0027\u003c/script\u003e\u0026\"b""#
+        );
+    }
+
+    #[test]
+    fn scripts_are_byte_identical_to_the_originals() {
+        assert_eq!(
+            after_navigation_script("T", "/a?b", History::Push, "tok"),
+            r#"document.title = "T"; window.history.pushState({dstar: true}, '', "/a?b"); window.__dstar.nav = "tok";"#
+        );
+        assert_eq!(
+            query_script("?x=1", History::Replace),
+            r#"window.history.replaceState(window.history.state, '', window.location.pathname + "?x=1")"#
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! What other code holds of a session: its settings, the registry of running sessions, the
+//! mailbox a session task reads, and the [`SessionHandle`] that sends into it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use slab::Slab;
+use tokio::sync::{Notify, oneshot};
+
+use super::page::LiveTarget;
+use super::queue::StreamQueue;
+use crate::error::Result;
+use crate::page::Message;
+use crate::protocol::History;
+
+/// Live session settings.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Most sessions at once; over it, live page loads answer 503.
+    pub max_sessions: usize,
+    /// How long a session waits for its stream to connect before it is reaped.
+    pub connect_deadline: Duration,
+    /// How long a session waits for a dropped stream to reconnect before it terminates.
+    pub reconnect_grace: Duration,
+    /// How often an idle stream gets a heartbeat comment.
+    pub heartbeat: Duration,
+    /// How many recent events a session keeps for replay after a reconnect.
+    pub replay_events: usize,
+    /// How many encoded batches may wait for a slow client before they are replaced by one
+    /// full re-render.
+    pub stream_queue: usize,
+    /// How many events and messages may wait for a busy session; more are refused (events
+    /// with 503, messages dropped).
+    pub mailbox: usize,
+    /// How long live event tokens are valid; they are renewed through a signal before then.
+    pub token_ttl: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_sessions: 100_000,
+            connect_deadline: Duration::from_secs(30),
+            reconnect_grace: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+            replay_events: 64,
+            stream_queue: 64,
+            mailbox: 256,
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The registry of running sessions: a slab of slots, capped.
+#[derive(Debug)]
+pub struct Registry {
+    config: SessionConfig,
+    slots: Mutex<Slab<Slot>>,
+    tasks: AtomicUsize,
+    /// Woken when the last task ends, for [`shutdown`](Self::shutdown).
+    idle: Notify,
+}
+
+#[derive(Debug)]
+struct Slot {
+    id: u128,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Registry {
+    pub(crate) fn new(config: SessionConfig) -> Self {
+        Registry {
+            config,
+            slots: Mutex::new(Slab::new()),
+            tasks: AtomicUsize::new(0),
+            idle: Notify::new(),
+        }
+    }
+
+    /// The settings sessions run with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// How many sessions are registered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no session is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many session tasks are running (a task outlives its slot briefly while it
+    /// terminates).
+    pub fn tasks(&self) -> usize {
+        self.tasks.load(Ordering::SeqCst)
+    }
+
+    /// A handle to the session `id`, if it is running.
+    pub fn handle(&self, id: u128) -> Option<SessionHandle> {
+        let slots = self.lock();
+        let slot = slots.get(slot_index(id))?;
+        (slot.id == id).then(|| SessionHandle {
+            id,
+            mailbox: slot.mailbox.clone(),
+        })
+    }
+
+    /// Cuts every attached stream as a network failure would, keeping the sessions: browsers
+    /// reconnect and get what they missed. For failure drills and tests of reconnection.
+    pub fn disconnect_streams(&self) {
+        self.tell_all(|| Command::Disconnect);
+    }
+
+    /// Sends a control command to every session (outside the registry's lock).
+    fn tell_all(&self, command: impl Fn() -> Command) {
+        let mailboxes: Vec<Arc<Mailbox>> = self
+            .lock()
+            .iter()
+            .map(|(_, slot)| slot.mailbox.clone())
+            .collect();
+        for mailbox in mailboxes {
+            mailbox.push_control(command());
+        }
+    }
+
+    /// Ends every session: streams end with a retry hint, `terminate` runs. Returns once every
+    /// session task has finished (or `timeout` passed).
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.tell_all(|| Command::Shutdown);
+        let all_ended = async {
+            loop {
+                // Registered before the count is read, so an end between the two still wakes.
+                let ended = self.idle.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                if self.tasks() == 0 {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        let _ = tokio::time::timeout(timeout, all_ended).await;
+    }
+
+    /// Counts a session task in; [`task_ended`](Self::task_ended) counts it out.
+    pub(crate) fn task_started(&self) {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn task_ended(&self) {
+        if self.tasks.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slab<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for a new session with `mailbox`; `None` when the registry is full. The
+    /// slot is freed again when the returned reservation is dropped without
+    /// [`keep`](Reservation::keep), so a start that fails half-way cannot leak it.
+    pub(crate) fn reserve(&self, mailbox: Arc<Mailbox>) -> Option<Reservation<'_>> {
+        let mut slots = self.lock();
+        if slots.len() >= self.config.max_sessions {
+            return None;
+        }
+        let entry = slots.vacant_entry();
+        let index = entry.key() as u128;
+        if index > u128::from(u32::MAX) {
+            return None;
+        }
+        // The low 32 bits locate the slot; the other 96 are random.
+        let id = (crate::token::random_id() << 32) | index;
+        entry.insert(Slot {
+            id,
+            mailbox: mailbox.clone(),
+        });
+        Some(Reservation {
+            registry: self,
+            handle: SessionHandle { id, mailbox },
+            kept: false,
+        })
+    }
+
+    pub(crate) fn remove(&self, id: u128) {
+        let mut slots = self.lock();
+        let index = slot_index(id);
+        if slots.get(index).is_some_and(|slot| slot.id == id) {
+            slots.remove(index);
+        }
+    }
+}
+
+/// A registry slot taken for a session that is still starting.
+#[derive(Debug)]
+pub(crate) struct Reservation<'r> {
+    registry: &'r Registry,
+    handle: SessionHandle,
+    kept: bool,
+}
+
+impl Reservation<'_> {
+    /// The session's handle.
+    pub(crate) fn handle(&self) -> &SessionHandle {
+        &self.handle
+    }
+
+    /// The session started: its task owns the slot from now on.
+    pub(crate) fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.registry.remove(self.handle.id);
+        }
+    }
+}
+
+fn slot_index(id: u128) -> usize {
+    (id & u128::from(u32::MAX)) as usize
+}
+
+/// What a session task is asked to do.
+pub(crate) enum Command {
+    Event(Box<EventCommand>),
+    Message(Message),
+    /// Events encoded once for many sessions; each session only adds its ids.
+    Shared(Bytes),
+    Attach(Box<Attach>),
+    Detached(u64),
+    Navigate(Box<Navigate>),
+    Disconnect,
+    Shutdown,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Event(_) => "Event",
+            Command::Message(_) => "Message",
+            Command::Shared(_) => "Shared",
+            Command::Attach(_) => "Attach",
+            Command::Detached(_) => "Detached",
+            Command::Navigate(_) => "Navigate",
+            Command::Disconnect => "Disconnect",
+            Command::Shutdown => "Shutdown",
+        })
+    }
+}
+
+/// A soft navigation to another live page of the session's group.
+pub(crate) struct Navigate {
+    pub(crate) target: LiveTarget,
+    pub(crate) url: String,
+    pub(crate) parts: http::request::Parts,
+    pub(crate) history: History,
+    /// `Ok(false)`: the target is in another group; load it in full.
+    pub(crate) reply: oneshot::Sender<Result<bool>>,
+}
+
+/// An event for the session's page, answered once its handler has run.
+pub(crate) struct EventCommand {
+    pub(crate) name: String,
+    pub(crate) signals: Bytes,
+    pub(crate) reply: oneshot::Sender<Result<()>>,
+}
+
+/// A stream connecting to the session.
+pub(crate) struct Attach {
+    pub(crate) queue: Arc<StreamQueue>,
+    /// Tells streams apart, so a late drop of a replaced stream is not taken for the current
+    /// one.
+    pub(crate) generation: u64,
+    pub(crate) last_event_id: Option<u64>,
+}
+
+/// A session's inbox: allocation-free while empty.
+#[derive(Debug, Default)]
+pub(crate) struct Mailbox {
+    state: Mutex<MailState>,
+    notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct MailState {
+    items: VecDeque<Command>,
+    closed: bool,
+    capacity: usize,
+}
+
+impl Mailbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Mailbox {
+            state: Mutex::new(MailState {
+                capacity,
+                ..MailState::default()
+            }),
+            notify: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MailState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an event or message; refused when closed or full.
+    pub(crate) fn push(&self, command: Command) -> std::result::Result<(), Command> {
+        {
+            let mut state = self.lock();
+            if state.closed || state.items.len() >= state.capacity {
+                return Err(command);
+            }
+            state.items.push_back(command);
+        }
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Queues a control command, which is never refused for being full.
+    pub(crate) fn push_control(&self, command: Command) {
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return;
+            }
+            state.items.push_back(command);
+        }
+        self.notify.notify_one();
+    }
+
+    pub(crate) async fn recv(&self) -> Command {
+        loop {
+            if let Some(command) = self.lock().items.pop_front() {
+                return command;
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    /// Refuses everything from now on and hands back what was still queued.
+    pub(crate) fn close(&self) -> VecDeque<Command> {
+        let mut state = self.lock();
+        state.closed = true;
+        std::mem::take(&mut state.items)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+}
+
+/// A handle that sends messages to one running session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    id: u128,
+    mailbox: Arc<Mailbox>,
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("id", &format_args!("{:032x}", self.id))
+            .finish()
+    }
+}
+
+impl SessionHandle {
+    pub(crate) fn new(id: u128, mailbox: Arc<Mailbox>) -> Self {
+        SessionHandle { id, mailbox }
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> u128 {
+        self.id
+    }
+
+    /// Sends a message to the session's `info`. Returns `false` if the session is gone or its
+    /// mailbox is full.
+    pub fn send<T: std::any::Any + Send + Sync>(&self, payload: T) -> bool {
+        self.send_message(Message::new(payload))
+    }
+
+    pub(crate) fn send_message(&self, message: Message) -> bool {
+        self.mailbox.push(Command::Message(message)).is_ok()
+    }
+
+    /// Sends already-encoded events (from the `sse` builders' `to_bytes`) straight to the
+    /// session's stream, without running `info` or rendering: the bytes are shared, not copied,
+    /// and the session adds only its event ids. Returns `false` if the session is gone or its
+    /// mailbox is full.
+    pub fn send_events(&self, events: Bytes) -> bool {
+        self.mailbox.push(Command::Shared(events)).is_ok()
+    }
+
+    /// Queues an event or message for the task; refused when the mailbox is closed or full.
+    pub(crate) fn push(&self, command: Command) -> std::result::Result<(), Command> {
+        self.mailbox.push(command)
+    }
+
+    /// Queues a control command; `false` when the session has ended.
+    pub(crate) fn push_control(&self, command: Command) -> bool {
+        self.mailbox.push_control(command);
+        !self.mailbox.is_closed()
+    }
+
+    pub(crate) fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.mailbox.is_closed()
+    }
+}

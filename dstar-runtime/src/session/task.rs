@@ -1,0 +1,417 @@
+//! The session task: one per live tab, owning the page. It works through its mailbox one
+//! command at a time (events, messages, streams attaching, navigation), numbers what it sends,
+//! keeps the replay ring, and ends on its deadlines or at shutdown.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::handle::{Attach, Command, Mailbox, Navigate, SessionHandle};
+use super::page::LivePage;
+use super::queue::{End, StreamQueue};
+use super::tokens::{nav_token, token_signals};
+use crate::app::App;
+use crate::document::write_root_patch;
+use crate::error::{Error, Result};
+use crate::page::{Ctx, Event, Message, Mount, PageData, Render, View, live_page_value};
+use crate::protocol::RELOAD_SCRIPT;
+use crate::sse::{ExecuteScript, PatchSignals};
+
+pub(crate) struct Session {
+    id: u128,
+    app: App,
+    page: Box<dyn LivePage>,
+    mailbox: Arc<Mailbox>,
+    stream: Option<Arc<StreamQueue>>,
+    generation: u64,
+    seq: u64,
+    /// Recent events for replay: id, the session's own bytes, and a shared body (empty for
+    /// events the session encoded itself).
+    ring: VecDeque<(u64, Bytes, Bytes)>,
+    subscriptions: Vec<String>,
+    url: String,
+    renew_at: Instant,
+}
+
+/// Frees the slot and counts the task out however the task ends, and on a panic tells the
+/// browser to reload. (On `Session` itself rather than a guard holding copies of its fields:
+/// whatever the task keeps across an await is paid by every idle session.)
+impl Drop for Session {
+    fn drop(&mut self) {
+        let pending = self.mailbox.close();
+        for command in pending {
+            if let Command::Event(event) = command {
+                let _ = event.reply.send(Err(Error::new(
+                    StatusCode::GONE,
+                    "the session has ended; reload the page",
+                )));
+            }
+        }
+        for topic in &self.subscriptions {
+            self.app.pubsub().unsubscribe(topic, self.id);
+        }
+        self.app.sessions().remove(self.id);
+        if let Some(stream) = &self.stream {
+            if std::thread::panicking() {
+                let mut out = Vec::new();
+                ExecuteScript::new(RELOAD_SCRIPT).write_to(&mut out);
+                stream.end(End::Close, Some(Bytes::from(out)));
+            } else {
+                stream.end(End::Close, None);
+            }
+        }
+        self.app.sessions().task_ended();
+    }
+}
+
+enum Waiting {
+    /// No stream has connected yet.
+    Connect,
+    /// A stream is attached.
+    Attached,
+    /// The stream dropped.
+    Reconnect,
+}
+
+impl Session {
+    pub(crate) fn new(
+        app: &App,
+        id: u128,
+        page: Box<dyn LivePage>,
+        mailbox: Arc<Mailbox>,
+        subscriptions: Vec<String>,
+        url: String,
+    ) -> Self {
+        Session {
+            id,
+            app: app.clone(),
+            page,
+            mailbox,
+            stream: None,
+            generation: 0,
+            seq: 0,
+            ring: VecDeque::new(),
+            subscriptions,
+            url,
+            renew_at: Instant::now() + app.sessions().config().token_ttl / 2,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        // Every local held across the loop's await is part of every idle session's task, so
+        // there are few: the settings are read where they are needed, not copied.
+        let mut waiting = Waiting::Connect;
+        let mut deadline = Instant::now() + self.app.sessions().config().connect_deadline;
+        let mailbox = self.mailbox.clone();
+        loop {
+            let command = tokio::select! {
+                command = mailbox.recv() => command,
+                () = tokio::time::sleep_until(match waiting {
+                    Waiting::Attached => self.renew_at,
+                    Waiting::Connect | Waiting::Reconnect => deadline.min(self.renew_at),
+                }) => {
+                    if !matches!(waiting, Waiting::Attached) && Instant::now() >= deadline {
+                        break;
+                    }
+                    self.renew_tokens();
+                    continue;
+                }
+            };
+            match command {
+                Command::Event(event) => {
+                    let result = Box::pin(self.handle_event(&event.name, &event.signals)).await;
+                    let _ = event.reply.send(result);
+                }
+                Command::Shared(events) => self.send_shared(&events),
+                Command::Message(message) => {
+                    if let Err(err) = Box::pin(self.handle_info(message)).await {
+                        crate::error::log(&format!(
+                            "`info` of `{}` failed: {err}",
+                            self.page.route().name
+                        ));
+                    }
+                }
+                Command::Attach(attach) => {
+                    self.attach(*attach);
+                    waiting = Waiting::Attached;
+                }
+                Command::Detached(generation) => {
+                    if generation == self.generation && self.stream.is_some() {
+                        self.stream = None;
+                        waiting = Waiting::Reconnect;
+                        deadline = Instant::now() + self.app.sessions().config().reconnect_grace;
+                    }
+                }
+                Command::Navigate(mut nav) => {
+                    // Unboxed only inside the boxed future: a `Navigate` local would sit in
+                    // every session's task for good.
+                    let reply = std::mem::replace(&mut nav.reply, oneshot::channel().0);
+                    let result = Box::pin(self.navigate(*nav)).await;
+                    let _ = reply.send(result);
+                }
+                Command::Disconnect => {
+                    if let Some(stream) = self.stream.take() {
+                        stream.end(End::Abort, None);
+                        waiting = Waiting::Reconnect;
+                        deadline = Instant::now() + self.app.sessions().config().reconnect_grace;
+                    }
+                }
+                Command::Shutdown => {
+                    if let Some(stream) = self.stream.take() {
+                        let mut out = Vec::new();
+                        crate::sse::write_retry(&mut out, Duration::from_secs(1));
+                        stream.end(End::Abort, Some(Bytes::from(out)));
+                    }
+                    break;
+                }
+            }
+        }
+        // Dropping `self` then frees the slot and closes the stream.
+        self.page.terminate().await;
+    }
+
+    fn attach(&mut self, attach: Attach) {
+        if let Some(old) = self.stream.take() {
+            old.end(End::Close, None);
+        }
+        self.generation = attach.generation;
+        let capacity = self.app.sessions().config().stream_queue;
+        let last = attach.last_event_id.unwrap_or(0);
+        if last < self.seq {
+            let oldest = self.ring.front().map_or(u64::MAX, |(id, _, _)| *id);
+            if oldest <= last + 1 {
+                for (id, head, body) in &self.ring {
+                    if *id > last {
+                        attach
+                            .queue
+                            .push_all([head.clone(), body.clone()], usize::MAX);
+                    }
+                }
+            } else if let Ok(bytes) = self.full_render() {
+                attach.queue.push(bytes, capacity);
+            }
+        }
+        self.stream = Some(attach.queue);
+    }
+
+    async fn handle_event(&mut self, name: &str, signals: &[u8]) -> Result<()> {
+        if !self.page.route().events.contains(&name) {
+            return Err(Event::new(name, b"").unknown());
+        }
+        let app = self.app.clone();
+        let route = self.page.route();
+        let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
+        cx.session = Some(self.handle());
+        let result = self.page.event(Event::new(name, signals), &mut cx).await;
+        let result = match result {
+            Err(err) if err.location().is_some() => {
+                cx.execute_script(&crate::sse::redirect_script(err.location().unwrap_or("/")));
+                Ok(())
+            }
+            other => other,
+        };
+        let rerender = result.is_ok() && cx.render != Render::Never;
+        self.finish(cx, rerender);
+        result
+    }
+
+    async fn handle_info(&mut self, message: Message) -> Result<()> {
+        let app = self.app.clone();
+        let route = self.page.route();
+        let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
+        cx.session = Some(self.handle());
+        let result = self.page.info(message, &mut cx).await;
+        let rerender = result.is_ok() && cx.render != Render::Never;
+        self.finish(cx, rerender);
+        result
+    }
+
+    fn handle(&self) -> SessionHandle {
+        SessionHandle::new(self.id, self.mailbox.clone())
+    }
+
+    /// Sends what a handler queued, then the re-render.
+    fn finish(&mut self, mut cx: Ctx<'_>, rerender: bool) {
+        if let Some(query) = cx.url.take() {
+            let path = self.url.split('?').next().unwrap_or("/").to_owned();
+            self.url = format!("{path}{query}");
+            cx.page = PageData::Value(live_page_value(&self.url));
+        }
+        if rerender {
+            let view = cx.view();
+            match self.page.render(&view) {
+                Ok(body) => write_root_patch(&mut cx.out, &body),
+                Err(err) => crate::error::log(&format!(
+                    "render of `{}` failed: {err}",
+                    self.page.route().name
+                )),
+            }
+        }
+        let out = std::mem::take(&mut cx.out);
+        drop(cx);
+        self.send(&out);
+    }
+
+    /// Gives each event of `batch` the next id, keeps it for replay, and queues it.
+    fn send(&mut self, batch: &[u8]) {
+        if batch.is_empty() {
+            return;
+        }
+        let stamped = self.stamp(batch);
+        let capacity = self.app.sessions().config().stream_queue;
+        if let Some(stream) = &self.stream
+            && !stream.push(stamped, capacity)
+        {
+            // The client is too slow: what it missed is replaced by one full render.
+            if let Ok(bytes) = self.full_render()
+                && let Some(stream) = &self.stream
+            {
+                stream.push(bytes, usize::MAX);
+            }
+        }
+    }
+
+    /// Numbers the events of `batch` into one buffer and records each in the ring.
+    fn stamp(&mut self, batch: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(batch.len() + 16);
+        let mut ranges = Vec::new();
+        crate::sse::number_events(batch, &mut self.seq, &mut out, true, |id, written, _| {
+            ranges.push((id, written));
+        });
+        let bytes = Bytes::from(out);
+        for (id, range) in ranges {
+            self.remember(id, bytes.slice(range), Bytes::new());
+        }
+        bytes
+    }
+
+    fn remember(&mut self, id: u64, head: Bytes, body: Bytes) {
+        self.ring.push_back((id, head, body));
+        while self.ring.len() > self.app.sessions().config().replay_events {
+            self.ring.pop_front();
+        }
+    }
+
+    /// Queues events encoded once for many sessions: each gets this session's next id in a
+    /// small head of its own (`event:` line and `id:` line); the rest is the shared bytes.
+    fn send_shared(&mut self, shared: &Bytes) {
+        let capacity = self.app.sessions().config().stream_queue;
+        let mut heads = Vec::new();
+        let mut spans = Vec::with_capacity(1);
+        crate::sse::number_events(
+            shared,
+            &mut self.seq,
+            &mut heads,
+            false,
+            |id, head, body| {
+                spans.push((id, head, body));
+            },
+        );
+        let heads = Bytes::from(heads);
+        let mut pieces = Vec::with_capacity(2 * spans.len());
+        for (id, head, body) in spans {
+            let (head, body) = (heads.slice(head), shared.slice(body));
+            self.remember(id, head.clone(), body.clone());
+            pieces.push(head);
+            pieces.push(body);
+        }
+        if let Some(stream) = &self.stream
+            && !stream.push_all(pieces, capacity)
+            && let Ok(bytes) = self.full_render()
+            && let Some(stream) = &self.stream
+        {
+            stream.push(bytes, usize::MAX);
+        }
+    }
+
+    /// The whole page body as one root patch (with the next id).
+    fn full_render(&mut self) -> Result<Bytes> {
+        let view = View {
+            app: &self.app,
+            route: self.page.route(),
+            page: live_page_value(&self.url),
+        };
+        let body = self.page.render(&view)?;
+        let mut out = Vec::new();
+        write_root_patch(&mut out, &body);
+        Ok(self.stamp(&out))
+    }
+
+    fn renew_tokens(&mut self) {
+        let ttl = self.app.sessions().config().token_ttl;
+        self.renew_at = Instant::now() + ttl / 2;
+        let json = token_signals(&self.app, self.id);
+        let mut out = Vec::new();
+        PatchSignals::raw(&json).write_to(&mut out);
+        let script = crate::protocol::nav_token_script(&nav_token(&self.app, self.id));
+        ExecuteScript::new(&script).write_to(&mut out);
+        self.send(&out);
+    }
+
+    /// Mounts the target page (its authorization runs here), then swaps it in.
+    async fn navigate(&mut self, nav: Navigate) -> Result<bool> {
+        let target = nav.target;
+        if target.route.group != self.page.route().group {
+            return Ok(false);
+        }
+        let app = self.app.clone();
+        let mut mount = Mount::new(&app, &nav.parts, &target.params, Some(self.handle()));
+        let page = match (target.live.mount)(&mut mount).await {
+            Ok(page) => page,
+            Err(err) if err.location().is_some() => {
+                let mut out = Vec::new();
+                ExecuteScript::new(&crate::sse::redirect_script(err.location().unwrap_or("/")))
+                    .write_to(&mut out);
+                self.send(&out);
+                return Ok(true);
+            }
+            Err(err) => return Err(err),
+        };
+        let mut subscriptions = std::mem::take(&mut mount.subscriptions);
+        subscriptions.shrink_to_fit();
+        let title = mount.title.take();
+        drop(mount);
+
+        self.page.terminate().await;
+        for topic in &self.subscriptions {
+            app.pubsub().unsubscribe(topic, self.id);
+        }
+        for topic in &subscriptions {
+            app.pubsub().subscribe(topic, self.handle());
+        }
+        self.subscriptions = subscriptions;
+        self.page = page;
+        self.url = nav.url;
+
+        let route = self.page.route();
+        let title = title
+            .as_deref()
+            .or(route.title)
+            .unwrap_or(route.name)
+            .to_owned();
+        let mut out = Vec::new();
+        let json = token_signals(&app, self.id);
+        PatchSignals::raw(&json).write_to(&mut out);
+        let view = View {
+            app: &app,
+            route,
+            page: live_page_value(&self.url),
+        };
+        let body = self.page.render(&view)?;
+        write_root_patch(&mut out, &body);
+        let script = crate::protocol::after_navigation_script(
+            &title,
+            &self.url,
+            nav.history,
+            &nav_token(&app, self.id),
+        );
+        ExecuteScript::new(&script).write_to(&mut out);
+        self.send(&out);
+        Ok(true)
+    }
+}
