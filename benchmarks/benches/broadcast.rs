@@ -15,6 +15,8 @@
 //! publish call itself took. Needs an open-file limit of at least N + 100 in each process.
 //!
 //! `cargo bench -p dstar-benchmarks --bench broadcast` (`STREAMS`, `MESSAGES`, `RUNS`).
+// A benchmark reports its figures on standard output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -6,6 +6,8 @@
 //! makes sequential round trips; the same client code drives every server.
 //!
 //! `cargo bench -p dstar-benchmarks --bench roundtrip` (`ROUNDTRIPS`, `ROUNDS` to change).
+// A benchmark reports its figures on standard output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -10,6 +10,8 @@
 //!
 //! `cargo bench -p dstar-benchmarks --bench session_memory` (set `SESSIONS` / `CONNECTIONS` to
 //! change N). Needs an open-file limit of at least `CONNECTIONS + 100`.
+// A benchmark reports its figures on standard output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::alloc::System;
 use std::net::SocketAddr;

@@ -12,6 +12,8 @@
 //! one server core does. `PIN=0` runs unpinned with a worker per core instead.
 //!
 //! `cargo bench -p dstar-benchmarks --bench stateless` (`SECONDS`, `ROUNDS`, `CONNECTIONS`).
+// A benchmark reports its figures on standard output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::Command;
 use std::time::Duration;

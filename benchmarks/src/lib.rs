@@ -4,6 +4,8 @@
 //! The benches are in `benches/` (`cargo bench -p dstar-benchmarks --bench <name>`); this
 //! library holds what they share: the pages, the baselines, a load client, and the plumbing
 //! that runs the client in a second process.
+// Benchmarks report their figures on standard output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod baseline;
 pub mod child;

@@ -124,7 +124,10 @@ impl App {
     pub async fn serve(&self, router: axum::Router, default_addr: &str) -> std::io::Result<()> {
         let addr = std::env::var(ADDR_ENV).unwrap_or_else(|_| default_addr.to_owned());
         let listener = tokio::net::TcpListener::bind(&addr).await?;
-        println!("listening on http://{}", listener.local_addr()?);
+        crate::error::log(
+            crate::error::Level::Info,
+            &format!("listening on http://{}", listener.local_addr()?),
+        );
         axum::serve(listener, router)
             .with_graceful_shutdown(self.clone().shutdown_signal())
             .await

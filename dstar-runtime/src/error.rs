@@ -126,7 +126,7 @@ impl IntoResponse for Error {
             return response;
         }
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
-            log(&self.message);
+            log(Level::Error, &self.message);
             let text = self.status.canonical_reason().unwrap_or("server error");
             return (self.status, text).into_response();
         }
@@ -150,9 +150,21 @@ impl Error {
     }
 }
 
-/// Reports a failure nobody is waiting for (a 500's cause, a failed `info` or render). The one
-/// place the runtime writes to standard error.
-#[allow(clippy::print_stderr)]
-pub(crate) fn log(message: &str) {
-    eprintln!("dstar: {message}");
+/// How much a message of the runtime's own matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// What the operator asked to see (the address `App::serve` listens on): standard output.
+    Info,
+    /// A failure nobody is waiting for (a 500's cause, a failed `info` or render): standard
+    /// error.
+    Error,
+}
+
+/// The one place the runtime prints, until its output moves to `tracing`.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+pub(crate) fn log(level: Level, message: &str) {
+    match level {
+        Level::Info => println!("{message}"),
+        Level::Error => eprintln!("dstar: {message}"),
+    }
 }

@@ -50,7 +50,8 @@
 //!
 //! The tests that need a browser are behind the `browser` feature:
 //! `cargo test -p dstar-e2e --features browser`. The library itself always builds.
-
+// A test harness reports what it fetched and why a server stopped on standard error.
+#![allow(clippy::print_stderr)]
 #![deny(missing_docs)]
 
 mod asset;

@@ -10,6 +10,8 @@
 //!   the official runner compares them: events in order, but inside an event the order of the
 //!   fields, of the data lines with different keys, and of HTML attributes does not count;
 //! - our own cases in `tests/cases/sse`, which pin dstar's exact bytes.
+// A test that reports what it measured or skipped prints it.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -45,7 +45,7 @@ type MountFn = for<'m, 'a> fn(&'m mut Mount<'a>) -> BoxFuture<'m, Result<Box<dyn
 
 /// The type-erased entry points of a live page (used by soft navigation).
 #[derive(Clone, Copy)]
-pub struct LiveEntry {
+pub(crate) struct LiveEntry {
     pub(crate) mount: MountFn,
 }
 

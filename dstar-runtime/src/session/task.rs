@@ -130,10 +130,10 @@ impl Session {
                 Command::Shared(events) => self.send_shared(&events),
                 Command::Message(message) => {
                     if let Err(err) = Box::pin(self.handle_info(message)).await {
-                        crate::error::log(&format!(
-                            "`info` of `{}` failed: {err}",
-                            self.page.route().name
-                        ));
+                        crate::error::log(
+                            crate::error::Level::Error,
+                            &format!("`info` of `{}` failed: {err}", self.page.route().name),
+                        );
                     }
                 }
                 Command::Attach(attach) => {
@@ -246,10 +246,10 @@ impl Session {
             let view = cx.view();
             match self.page.render(&view) {
                 Ok(body) => write_root_patch(&mut cx.out, &body),
-                Err(err) => crate::error::log(&format!(
-                    "render of `{}` failed: {err}",
-                    self.page.route().name
-                )),
+                Err(err) => crate::error::log(
+                    crate::error::Level::Error,
+                    &format!("render of `{}` failed: {err}", self.page.route().name),
+                ),
             }
         }
         let out = std::mem::take(&mut cx.out);

@@ -4,6 +4,8 @@
 //! Serves `GET /test` and `POST /test` as the official runner expects: the request's signals
 //! hold `{"events": [...]}`, each event an SDK call with its options, and the response is the
 //! SSE stream those calls produce. Listens on `DSTAR_ADDR` (default `127.0.0.1:7331`).
+// The server announces its address on standard output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
