@@ -1,5 +1,11 @@
 //! What other code holds of a session: its settings, the registry of running sessions, the
 //! mailbox a session task reads, and the [`SessionHandle`] that sends into it.
+//!
+//! This module and `page` import each other, the one cycle in the runtime, inside the model
+//! layer: a page is handed its session's handle (`Mount::session`, `Ctx::session`), and a
+//! handle carries page values (a `Message` for `info`, a navigation target to mount). They are
+//! one model seen from two sides; splitting either would only move the cycle. `pubsub` and
+//! `page` are linked the same way (a page publishes; PubSub delivers a page's `Message`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
