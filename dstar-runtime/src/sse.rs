@@ -35,7 +35,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::Serialize;
 
 mod frame;
 mod lines;
@@ -331,11 +330,6 @@ impl<'a> PatchSignals<'a> {
     }
 }
 
-/// Serialises `value` as a signals patch. `value` should serialise to a JSON object.
-pub fn signals_json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
-    serde_json::to_string(value)
-}
-
 /// Builds the JSON patch that removes each dotted signal path (`"user.name"` becomes
 /// `{"user":{"name":null}}`). Paths sharing a prefix are merged into one object.
 pub fn remove_signals_json<'p>(paths: impl IntoIterator<Item = &'p str>) -> String {
@@ -483,13 +477,6 @@ impl ConsoleLevel {
             ConsoleLevel::Error => "error",
         }
     }
-}
-
-/// Writes an SSE comment (`: text`), used as a heartbeat. Line breaks become spaces.
-pub fn write_comment(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(b": ");
-    push_single_line(out, text);
-    out.extend_from_slice(b"\n\n");
 }
 
 fn is_attribute_name(name: &str) -> bool {
