@@ -49,12 +49,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Layers
+//! ## Where things are
 //!
-//! - `dstar` (this crate): what users name.
+//! - `dstar` (this crate): what users name. Its modules are the runtime's, by the same names:
+//!   [`sse`], [`response`], [`signals`], [`token`] and [`protocol`] are the wire (Datastar's
+//!   events, SSE responses, untrusted signals, signed tokens, dstar's own paths, headers and
+//!   scripts); [`route`], [`template`] and [`error`] the base; [`app`], [`page`](mod@page), [`pubsub`] and
+//!   [`session`] the model pages are written against; [`router`](mod@router) assembles them.
 //! - `dstar-macros`: `#[dstar::page]`, `dstar::templates!`.
-//! - `dstar-runtime`: everything that runs: the SSE wire core, signals, tokens, templates,
-//!   stateless handlers, live sessions, PubSub.
+//! - `dstar-runtime`: everything that runs, in those layers, each importing only from below.
 #![deny(missing_docs)]
 
 /// Makes the type of an inherent `impl` block a routable page: implements [`Page`] for it from
