@@ -14,7 +14,8 @@
 //! - [`nav`]: soft navigation between live pages.
 //! - [`pubsub`]: topics live sessions subscribe to.
 //! - [`app`]: configuration and shared services.
-//! - [`testing`]: an in-process client for testing pages without a browser.
+//! - `testing` (with the `testing` feature): an in-process client for testing pages without a
+//!   browser.
 #![deny(missing_docs)]
 
 pub use http;
@@ -31,5 +32,6 @@ pub mod signals;
 pub mod sse;
 pub mod stateless;
 pub mod template;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod token;
