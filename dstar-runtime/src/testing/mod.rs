@@ -17,6 +17,9 @@
 //! Every [`TestClient::get`] is a new tab of the same browser (they share cookies), so
 //! multi-user pages are tested with two pages from one client.
 //!
+//! For tests of the bytes themselves, [`sse`] reads an event stream the way a browser's
+//! `EventSource` does; the client reads every answer and stream with it.
+//!
 //! ```
 //! use dstar_runtime::app::App;
 //! use dstar_runtime::page::{Ctx, Event, Html, Mount, Page, Route, View};
@@ -109,11 +112,12 @@
 //! - Redirects are followed: `303` answers to a page load, redirect scripts, and `{"load": url}`
 //!   answers to a soft navigation.
 
-// Imports point one way, from the wire up to what users call: `wire`; `html`, then `selector`
-// and `patch`; `signals` and `script`; `error`; `client` and `stream`; the tab (`page`); then
-// `inspect` and `actions`, which add the tab's public methods.
+// Imports point one way, from the wire up to what users call: `sse`, then `datastar`; `html`,
+// then `selector` and `patch`; `signals` and `script`; `error`; `client` and `stream`; the tab
+// (`page`); then `inspect` and `actions`, which add the tab's public methods.
 mod actions;
 mod client;
+mod datastar;
 mod error;
 mod html;
 mod inspect;
@@ -122,8 +126,8 @@ mod patch;
 mod script;
 mod selector;
 mod signals;
+pub mod sse;
 mod stream;
-mod wire;
 
 pub use self::client::{DEFAULT_TIMEOUT, TestClient};
 pub use self::error::TestError;

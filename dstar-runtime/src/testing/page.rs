@@ -8,13 +8,14 @@ use http::{Method, Request, StatusCode, header};
 use serde_json::{Map, Value};
 
 use super::client::{MAX_LOADS, TestClient, is_event_stream};
+use super::datastar::Datastar;
 use super::error::TestError;
 use super::html::{self, Tree};
 use super::patch;
 use super::script::{self, Effect};
 use super::signals::{self, Declaration};
+use super::sse::{SseEvent, SseParser};
 use super::stream::Stream;
-use super::wire::{Datastar, SseEvent, SseParser};
 use crate::session::{EVENT_PATH, STREAM_PATH};
 use crate::sse::Mode;
 use crate::stateless::{EVENT_HEADER, TOKEN_HEADER};
@@ -253,11 +254,11 @@ impl TestPage {
 
     /// Applies a one-shot SSE answer.
     pub(super) fn apply_body(&mut self, body: &[u8]) -> Result<Load, TestError> {
-        let mut parser = SseParser::default();
-        let mut events = parser.push(body);
+        let mut parser = SseParser::new();
+        parser.feed(body);
         // A body that does not end with a blank line still ends its last event.
-        events.extend(parser.push(b"\n\n"));
-        self.apply(events)
+        parser.feed(b"\n\n");
+        self.apply(std::iter::from_fn(|| parser.next_event()).collect())
     }
 
     /// Applies stream or answer events in order; returns a load a script asked for.
@@ -265,7 +266,7 @@ impl TestPage {
         let mut load = None;
         for event in events {
             match Datastar::decode(&event).map_err(|err| {
-                TestError::protocol(format!("malformed `{}` event: {err}", event.event))
+                TestError::protocol(format!("malformed `{}` event: {err}", event.event_type()))
             })? {
                 Datastar::Signals {
                     json,

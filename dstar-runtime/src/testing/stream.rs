@@ -10,7 +10,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http_body::Body as _;
 
-use super::wire::{SseEvent, SseParser};
+use super::sse::{SseEvent, SseParser};
 
 /// A live page's open stream: the response body, read frame by frame.
 pub(super) struct Stream {
@@ -24,7 +24,7 @@ impl Stream {
     pub(super) fn new(body: Body) -> Self {
         Stream {
             body,
-            parser: SseParser::default(),
+            parser: SseParser::new(),
             closed: false,
         }
     }
@@ -77,7 +77,10 @@ impl Stream {
     ) -> Vec<SseEvent> {
         match frame {
             Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => self.parser.push(&data),
+                Ok(data) => {
+                    self.parser.feed(&data);
+                    std::iter::from_fn(|| self.parser.next_event()).collect()
+                }
                 Err(_) => Vec::new(),
             },
             Some(Err(_)) | None => {
