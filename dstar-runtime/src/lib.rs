@@ -36,4 +36,5 @@ mod stateless;
 
 pub mod router;
 
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;

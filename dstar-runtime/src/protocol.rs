@@ -116,6 +116,8 @@ pub(crate) const HISTORY_URL_PREFIX: &str = "'', ";
 pub(crate) const SAME_PATH_PREFIX: &str = "window.location.pathname + ";
 /// The client's navigation function, called with a JS string.
 pub(crate) const NAVIGATE_CALL: &str = "window.__dstarNav(";
+/// A full page load, called with a JS string.
+pub(crate) const LOAD_CALL: &str = "window.location.assign(";
 
 /// The script that stores a fresh navigation token.
 pub(crate) fn nav_token_script(token: &str) -> String {
@@ -178,7 +180,7 @@ pub(crate) fn event_action(url: &str, name: &str, token: &str, args: Option<&str
 /// The action soft-navigating to `url` (a page load where the client script is missing).
 pub(crate) fn navigate_action(url: &str) -> String {
     let url = js_string(url);
-    format!("window.__dstarNav ? {NAVIGATE_CALL}{url}) : window.location.assign({url})")
+    format!("window.__dstarNav ? {NAVIGATE_CALL}{url}) : {LOAD_CALL}{url})")
 }
 
 /// The click handler of a `link()`: one expression (Datastar returns the value of an

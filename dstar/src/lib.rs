@@ -49,6 +49,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Features
+//!
+//! - `test`: `dstar::test`, an in-process client that drives your router like a browser tab.
+//!   Enable it for tests only, as
+//!   `[dev-dependencies] dstar = { version = "0.1", features = ["test"] }`.
+//!
 //! ## Where things are
 //!
 //! - `dstar` (this crate): what users name. Its modules are the runtime's, by the same names:
@@ -131,6 +137,15 @@ pub use dstar_runtime::router::Pages;
 #[doc(inline)]
 pub use dstar_runtime::template::Templates;
 
+/// The in-process test client. It is behind the `test` feature, so that production builds do
+/// not carry it; enable the feature for tests only:
+///
+/// ```toml
+/// [dev-dependencies]
+/// dstar = { version = "0.1", features = ["test"] }
+/// ```
+///
+#[cfg(feature = "test")]
 #[doc(inline)]
 pub use dstar_runtime::testing as test;
 

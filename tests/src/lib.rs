@@ -4,13 +4,11 @@
 //!   HTTP/1.1 to it with a small hand-written client: whole responses with
 //!   [`TestServer::get`] and [`TestServer::post`], event streams block by block with
 //!   [`TestServer::sse`].
-//! - [`sse`] parses an event stream the way a browser does, so assertions are about what a
-//!   Datastar client would see.
+//! - Event streams are parsed with `dstar::test::sse`, the way a browser does, so assertions
+//!   are about what a Datastar client would see.
 
 pub mod page;
 pub mod server;
-pub mod sse;
 
 pub use page::token_after;
 pub use server::{Response, SseStream, TestServer};
-pub use sse::{SseEvent, SseParser};

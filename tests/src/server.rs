@@ -10,12 +10,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use dstar::test::sse::{SseEvent, SseParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-use crate::sse::{SseEvent, SseParser};
 
 /// How long [`TestServer::get`] and [`TestServer::post`] wait for a whole response.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use dstar::session::SessionConfig;
+use dstar::test::sse::SseEvent;
 use dstar::token::{Keys, Purpose};
 use dstar::{App, Ctx, Event, Html, Message, Mount, Page, Route, View};
 use dstar_tests::{SseStream, TestServer, token_after};
@@ -123,7 +124,7 @@ async fn send(server: &TestServer, tab: &Tab, event: &str) -> dstar_tests::Respo
         .await
 }
 
-fn root_html(event: &dstar_tests::SseEvent) -> String {
+fn root_html(event: &SseEvent) -> String {
     assert_eq!(event.event.as_deref(), Some("datastar-patch-elements"));
     assert_eq!(event.value("selector").as_deref(), Some("#dstar-root"));
     assert_eq!(event.value("mode").as_deref(), Some("inner"));

@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use dstar::test::sse::SseEvent;
 use dstar::token::{Keys, Purpose};
 use dstar::{App, Ctx, Event, Html, Mount, Page, Route, View};
-use dstar_tests::{SseEvent, SseStream, TestServer, token_after};
+use dstar_tests::{SseStream, TestServer, token_after};
 
 const WAIT: Duration = Duration::from_secs(5);
 const SECRET: &[u8] = b"nav tests";

@@ -1,10 +1,10 @@
-//! Property tests of the SSE encoder against a browser-faithful parser ([`dstar_tests::sse`]):
+//! Property tests of the SSE encoder against a browser-faithful parser (`dstar::test::sse`):
 //! whatever text goes into an event, a client reads back exactly one event carrying that text,
 //! with only its line endings normalised, and nothing the text contains can start a field or an
 //! event of its own.
 
 use dstar::sse::{ExecuteScript, PatchElements, PatchSignals};
-use dstar_tests::sse::{SseEvent, parse};
+use dstar::test::sse::{SseEvent, parse};
 use proptest::prelude::*;
 
 /// Text built from pieces an encoder must get right: every kind of line break, text that

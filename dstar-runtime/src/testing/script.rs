@@ -2,6 +2,11 @@
 //! recognises the statements dstar itself writes (redirects, reloads, title, history, the
 //! navigation token) and records every script so tests can look at the rest.
 
+use crate::protocol::{
+    HISTORY_URL_PREFIX, History, LOAD_CALL, NAV_TOKEN_PREFIX, RELOAD_SCRIPT, SAME_PATH_PREFIX,
+    TITLE_PREFIX,
+};
+
 /// What a script does that the test client acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Effect {
@@ -30,24 +35,22 @@ pub(crate) fn effects(script: &str, path: &str) -> Vec<Effect> {
             }
         }
     };
-    each("location.assign(", &|rest| {
+    each(LOAD_CALL, &|rest| {
         string_literal(rest.trim_start()).map(Effect::Load)
     });
     each("location.href = ", &|rest| {
         string_literal(rest.trim_start()).map(Effect::Load)
     });
-    each("location.reload()", &|_| Some(Effect::Reload));
-    each("document.title = ", &|rest| {
+    each(RELOAD_SCRIPT, &|_| Some(Effect::Reload));
+    each(TITLE_PREFIX, &|rest| {
         string_literal(rest.trim_start()).map(Effect::Title)
     });
-    each("__dstar.nav = ", &|rest| {
+    each(NAV_TOKEN_PREFIX, &|rest| {
         string_literal(rest.trim_start()).map(Effect::NavToken)
     });
-    for (method, push) in [
-        ("history.pushState(", true),
-        ("history.replaceState(", false),
-    ] {
-        each(method, &|rest| {
+    for (history, push) in [(History::Push, true), (History::Replace, false)] {
+        let call = format!("history.{}(", history.method());
+        each(&call, &|rest| {
             history_url(rest, path).map(|url| Effect::Url { url, push })
         });
     }
@@ -58,9 +61,9 @@ pub(crate) fn effects(script: &str, path: &str) -> Vec<Effect> {
 /// The URL argument of `pushState(state, '', url)`: a string, or
 /// `window.location.pathname + "suffix"`.
 fn history_url(arguments: &str, path: &str) -> Option<String> {
-    let (_, rest) = arguments.split_once("'', ")?;
+    let (_, rest) = arguments.split_once(HISTORY_URL_PREFIX)?;
     let rest = rest.trim_start();
-    if let Some(suffix) = rest.strip_prefix("window.location.pathname + ") {
+    if let Some(suffix) = rest.strip_prefix(SAME_PATH_PREFIX) {
         return string_literal(suffix.trim_start()).map(|suffix| format!("{path}{suffix}"));
     }
     string_literal(rest)

@@ -1,24 +1,48 @@
-//! An event-stream parser that reads bytes the way a browser's `EventSource` does (the WHATWG
-//! "event stream interpretation" rules), so tests check what a client would actually see rather
-//! than what the encoder meant to write.
+//! Reading an event stream the way a browser's `EventSource` does (the WHATWG "event stream
+//! interpretation" rules), so tests check what a client would actually see rather than what the
+//! encoder meant to write. The test client reads every answer and live stream with it; use it
+//! directly to check the bytes a handler or a server writes.
 //!
-//! - A line ends at `\r\n`, at `\n` or at a lone `\r`.
+//! - A line ends at `\r\n`, at `\n` or at a lone `\r`. A `\r` that ends one chunk and a `\n` that
+//!   starts the next are one line ending, not two.
 //! - `name: value` sets a field; one space after the colon is dropped, any further space kept.
 //!   A line without a colon is a field with an empty value.
 //! - A line starting with `:` is a comment.
-//! - A blank line ends the block. A browser only dispatches a block that has data lines; the
-//!   parser still hands back every block, so heartbeats (comment-only blocks) can be seen.
-//! - A block the stream ends in the middle of is dropped, as a browser drops it.
+//! - A UTF-8 byte order mark before the first line is skipped.
+//! - A blank line ends the block. A browser only dispatches a block that has data lines;
+//!   [`SseParser::next_block`] still hands back every block, so heartbeats (comment-only blocks)
+//!   can be seen, and [`SseParser::next_event`] skips them as a browser does.
+//! - A block the stream ends in the middle of is not handed back, as a browser drops it;
+//!   [`SseParser::has_partial_block`] says whether there is one.
+//!
+//! ```
+//! use dstar_runtime::testing::sse::{SseParser, parse};
+//!
+//! let blocks = parse(b": heartbeat\n\nevent: datastar-patch-signals\ndata: signals {\"n\":1}\n\n");
+//! assert_eq!(blocks.len(), 2);
+//! assert!(!blocks[0].is_dispatched());
+//! assert_eq!(blocks[1].event_type(), "datastar-patch-signals");
+//! assert_eq!(blocks[1].value("signals").as_deref(), Some("{\"n\":1}"));
+//!
+//! // Bytes as they arrive: a block is handed back once its blank line is in.
+//! let mut parser = SseParser::new();
+//! parser.feed(b"data: elements <p>hi</p>\r");
+//! assert!(parser.next_event().is_none());
+//! parser.feed(b"\n\r\n");
+//! assert_eq!(parser.next_event().unwrap().data, ["elements <p>hi</p>"]);
+//! ```
 
 use std::collections::VecDeque;
 
 /// One block of an event stream: everything up to a blank line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SseEvent {
-    /// The last `event` field of the block (a browser names a block without one `message`).
+    /// The last `event` field of the block (a browser names a block without one `message`, see
+    /// [`event_type`](Self::event_type)).
     pub event: Option<String>,
     /// The last usable `id` field of the block. An id containing NUL is ignored, as a browser
-    /// ignores it.
+    /// ignores it. (A browser also remembers the last id across blocks, as `lastEventId`; this
+    /// is the block's own.)
     pub id: Option<String>,
     /// The last `retry` field made of ASCII digits only; others are ignored, as a browser
     /// ignores them.
@@ -34,6 +58,11 @@ impl SseEvent {
     /// Whether a browser dispatches this block: only blocks with at least one data line are.
     pub fn is_dispatched(&self) -> bool {
         !self.data.is_empty()
+    }
+
+    /// The type a browser dispatches the block as: its `event` field, or `message` without one.
+    pub fn event_type(&self) -> &str {
+        self.event.as_deref().unwrap_or("message")
     }
 
     /// The block's data as a browser delivers it: the data lines joined with `\n`.
@@ -96,9 +125,16 @@ impl SseParser {
         }
     }
 
-    /// The next complete block, if one is ready.
+    /// The next complete block, if one is ready, heartbeats and other blocks without data
+    /// included.
     pub fn next_block(&mut self) -> Option<SseEvent> {
         self.complete.pop_front()
+    }
+
+    /// The next complete block a browser would dispatch (one with data), if one is ready. Blocks
+    /// without data before it are dropped.
+    pub fn next_event(&mut self) -> Option<SseEvent> {
+        std::iter::from_fn(|| self.next_block()).find(SseEvent::is_dispatched)
     }
 
     /// Whether bytes of an unfinished block are pending (a stream ending now would lose them).
@@ -142,7 +178,8 @@ impl SseParser {
     }
 }
 
-/// Parses a whole stream into its complete blocks (an unfinished last block is dropped).
+/// Parses a whole stream into its complete blocks, heartbeats included (an unfinished last
+/// block is dropped).
 pub fn parse(stream: &[u8]) -> Vec<SseEvent> {
     let mut parser = SseParser::new();
     parser.feed(stream);
@@ -200,5 +237,27 @@ mod tests {
         assert_eq!(block.value("elements").as_deref(), Some("<a>\n</a>"));
         assert_eq!(block.value("selector").as_deref(), Some("#x"));
         assert_eq!(block.value("mode"), None);
+    }
+
+    #[test]
+    fn events_across_chunks_skip_blocks_without_data() {
+        let mut parser = SseParser::new();
+        parser.feed(b": hb\n\nevent: datastar-patch-signals\r");
+        assert!(parser.next_event().is_none());
+        parser.feed(b"\nid: 3\ndata: signals {\"a\":\n");
+        assert!(parser.next_event().is_none());
+        parser.feed(b"data: signals 1}\r\n\r\nretry: 10\n\n");
+        let events: Vec<SseEvent> = std::iter::from_fn(|| parser.next_event()).collect();
+        assert_eq!(
+            events,
+            [SseEvent {
+                event: Some("datastar-patch-signals".to_owned()),
+                id: Some("3".to_owned()),
+                data: vec!["signals {\"a\":".to_owned(), "signals 1}".to_owned()],
+                ..SseEvent::default()
+            }]
+        );
+        assert_eq!(events[0].event_type(), "datastar-patch-signals");
+        assert_eq!(parse(b"data: x\n\n")[0].event_type(), "message");
     }
 }
