@@ -457,9 +457,12 @@ async fn a_slow_client_gets_one_full_render_instead_of_the_backlog() {
     for _ in 0..MESSAGES {
         app.pubsub().publish("room", Message::new(1u64));
     }
+    // A bound, not a synchronisation: between two events the session may render many 256 KiB
+    // pages (slow in a debug build on a loaded machine) before the queue overflows.
+    let patience = Duration::from_secs(60);
     let mut received = 0;
     loop {
-        let event = stream.expect_event(WAIT).await;
+        let event = stream.expect_event(patience).await;
         received += 1;
         if root_html(&event).starts_with(&format!(r#"<p id="n">{MESSAGES}</p>"#)) {
             break;
