@@ -50,7 +50,7 @@ pub struct SignalsError {
 }
 
 impl SignalsError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         SignalsError {
             status,
             message: message.into(),
