@@ -144,18 +144,10 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// impl dstar::Page for Counter {
-///     const ROUTE: dstar::Route = dstar::Route {
-///         name: "Counter",
-///         path: "/counter/{start}",
-///         live: true,
-///         group: "default",
-///         template: Some("counter.html"),
-///         layout: None,
-///         title: None,
-///         events: &["increment", "reset"],
-///         file: file!(),
-///         line: line!(),
-///     };
+///     const ROUTE: dstar::Route = dstar::Route::new("Counter", "/counter/{start}", file!(), line!())
+///         .live()
+///         .template("counter.html")
+///         .events(&["increment", "reset"]);
 ///
 ///     fn mount(mount: &mut Mount<'_>) -> impl Future<Output = dstar::Result<Self>> + Send {
 ///         // A path naming the type finds the inherent function before the trait's.
