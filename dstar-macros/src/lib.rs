@@ -158,7 +158,7 @@ use proc_macro::TokenStream;
 ///         Counter::render(self, view)
 ///     }
 ///
-///     async fn event(&mut self, event: dstar::Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+///     async fn event(&mut self, cx: &mut Ctx<'_>, event: dstar::Event<'_>) -> dstar::Result<()> {
 ///         match event.name() {
 ///             "increment" => Counter::increment(self, cx, event.signals::<Step>()?).await,
 ///             "reset" => Counter::reset_count(self, cx).await,

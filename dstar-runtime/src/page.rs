@@ -137,17 +137,17 @@ pub trait Page: Sized + Send + 'static {
     /// Runs the handler for `event`. Unknown names answer 404 through [`Event::unknown`].
     fn event(
         &mut self,
-        event: Event<'_>,
         cx: &mut Ctx<'_>,
+        event: Event<'_>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Handles a message sent to a live page's session.
     fn info(
         &mut self,
-        message: Message,
         cx: &mut Ctx<'_>,
+        message: Message,
     ) -> impl Future<Output = Result<()>> + Send {
-        let _ = (message, cx);
+        let _ = (cx, message);
         async { Ok(()) }
     }
 

@@ -564,8 +564,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait LivePage: Send {
     fn route(&self) -> &'static Route;
     fn render(&self, view: &View<'_>) -> Result<Html>;
-    fn event<'a>(&'a mut self, event: Event<'a>, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>>;
-    fn info<'a>(&'a mut self, message: Message, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>>;
+    fn event<'a>(&'a mut self, cx: &'a mut Ctx<'_>, event: Event<'a>) -> BoxFuture<'a, Result<()>>;
+    fn info<'a>(&'a mut self, cx: &'a mut Ctx<'_>, message: Message) -> BoxFuture<'a, Result<()>>;
     fn terminate(&mut self) -> BoxFuture<'_, ()>;
 }
 
@@ -578,12 +578,12 @@ impl<P: Page> LivePage for P {
         Page::render(self, view)
     }
 
-    fn event<'a>(&'a mut self, event: Event<'a>, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(Page::event(self, event, cx))
+    fn event<'a>(&'a mut self, cx: &'a mut Ctx<'_>, event: Event<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Page::event(self, cx, event))
     }
 
-    fn info<'a>(&'a mut self, message: Message, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(Page::info(self, message, cx))
+    fn info<'a>(&'a mut self, cx: &'a mut Ctx<'_>, message: Message) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Page::info(self, cx, message))
     }
 
     fn terminate(&mut self) -> BoxFuture<'_, ()> {
@@ -1028,7 +1028,7 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
-        let result = self.page.event(Event::new(name, signals), &mut cx).await;
+        let result = self.page.event(&mut cx, Event::new(name, signals)).await;
         let result = match result {
             Err(err) if err.location().is_some() => {
                 cx.execute_script(&crate::sse::redirect_script(err.location().unwrap_or("/")));
@@ -1046,7 +1046,7 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
-        let result = self.page.info(message, &mut cx).await;
+        let result = self.page.info(&mut cx, message).await;
         let rerender = result.is_ok() && cx.render != Render::Never;
         self.finish(cx, rerender);
         result

@@ -36,7 +36,7 @@ impl Page for Home {
         Ok(Html::from("<h1>home</h1>"))
     }
 
-    async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         cx.skip_render();
         cx.patch_signals(&serde_json::json!({ "at": "home", "event": event.name() }))
     }
@@ -73,7 +73,7 @@ impl Page for Private {
         )))
     }
 
-    async fn event(&mut self, _event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, _event: Event<'_>) -> dstar::Result<()> {
         cx.skip_render();
         cx.patch_signals(&serde_json::json!({ "at": "item" }))
     }
@@ -92,7 +92,7 @@ impl Page for Elsewhere {
         Ok(Html::from("elsewhere"))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -110,7 +110,7 @@ impl Page for Plain {
         Ok(Html::from("plain"))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }

@@ -165,7 +165,7 @@ fn event(page: &Page) -> TokenStream {
     let event = local("event");
     if page.handlers.is_empty() {
         return quote! {
-            async fn event(&mut self, #event: #EVENT<'_>, _: &mut #CTX<'_>) -> #RESULT<()> {
+            async fn event(&mut self, _: &mut #CTX<'_>, #event: #EVENT<'_>) -> #RESULT<()> {
                 #ERR(#event.unknown())
             }
         };
@@ -186,7 +186,7 @@ fn event(page: &Page) -> TokenStream {
         quote_spanned!(span=> #name => #call.await,)
     });
     quote! {
-        async fn event(&mut self, #event: #EVENT<'_>, #cx: &mut #CTX<'_>) -> #RESULT<()> {
+        async fn event(&mut self, #cx: &mut #CTX<'_>, #event: #EVENT<'_>) -> #RESULT<()> {
             match #event.name() {
                 #(#arms)*
                 _ => #ERR(#event.unknown()),
@@ -199,7 +199,7 @@ fn info(page: &Page) -> TokenStream {
     let Some(method) = &page.info else {
         return TokenStream::new();
     };
-    let (message, cx) = (local("message"), local("cx"));
+    let (cx, message) = (local("cx"), local("message"));
     let args = [
         this(Some(method)),
         argument("cx", Some(method), 0),
@@ -208,7 +208,7 @@ fn info(page: &Page) -> TokenStream {
     let call = call(page, Some(method), "info", &args);
     let future = future(Some(method), &quote!(#RESULT<()>));
     quote! {
-        fn info(&mut self, #message: #MESSAGE, #cx: &mut #CTX<'_>) -> #future {
+        fn info(&mut self, #cx: &mut #CTX<'_>, #message: #MESSAGE) -> #future {
             #call
         }
     }
