@@ -187,7 +187,7 @@ fn script(event: &SseEvent) -> String {
 
 #[tokio::test]
 async fn navigation_mounts_the_target_with_params_and_query_and_updates_title_and_history() {
-    let (_app, server, mut tab) = start().await;
+    let (app, server, mut tab) = start().await;
     let before = HOME_TERMINATED.load(Ordering::SeqCst);
     let reply = navigate(&server, &tab.nav, "/items/7?sort=name", &[("x-user", "ok")]).await;
     assert_eq!(reply.status, 204, "{}", reply.text());
@@ -218,6 +218,16 @@ async fn navigation_mounts_the_target_with_params_and_query_and_updates_title_an
     );
     let new_nav = token_after(&after, "window.__dstar.nav");
     assert_ne!(new_nav, tab.nav, "a fresh navigation token comes with it");
+    let old_claims = app.keys().verify(&tab.nav, Purpose::Navigation).unwrap();
+    let new_claims = app.keys().verify(&new_nav, Purpose::Navigation).unwrap();
+    assert_eq!(
+        new_claims.session, old_claims.session,
+        "for the same session"
+    );
+    assert!(
+        new_claims.expires >= old_claims.expires,
+        "expiring no sooner"
+    );
 
     // Events now reach the new page.
     assert_eq!(where_am_i(&server, &mut tab).await, "item");
