@@ -25,6 +25,10 @@
 //! - it converts into `Box<dyn std::error::Error + Send + Sync>` (and without `Send + Sync`), so
 //!   `?` works in a `fn main() -> Result<(), Box<dyn std::error::Error>>`.
 //!
+//! To get at the error `?` converted, downcast its source:
+//! `err.source().and_then(|e| e.downcast_ref::<std::io::Error>())`. (A `downcast_ref` on the
+//! `Error` itself goes through `Deref` to dstar's own error and never finds it.)
+//!
 //! [`SignalsError`]: crate::signals::SignalsError
 
 use std::borrow::Cow;
