@@ -29,8 +29,8 @@ use tower::ServiceExt;
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
 
 const WARM_UP: usize = 200;
-/// A stream token is the hex of 65 bytes.
-const TOKEN_LEN: usize = 130;
+/// A stream token is the hex of 69 bytes.
+const TOKEN_LEN: usize = 138;
 
 fn live() -> usize {
     ALLOC.allocated()

@@ -33,7 +33,7 @@ impl Page for Idle {
         Ok(Html::from("<p>idle</p>"))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -60,7 +60,7 @@ impl Page for Counter {
         Ok(Html(counter_html(self.count)))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         match event.name() {
             "bump" => {
                 self.count += 1;
@@ -70,7 +70,7 @@ impl Page for Counter {
         }
     }
 
-    async fn info(&mut self, message: Message, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn info(&mut self, _cx: &mut Ctx<'_>, message: Message) -> dstar::Result<()> {
         if let Some(n) = message.get::<u64>() {
             self.count = *n;
         }
@@ -99,7 +99,7 @@ impl Page for TemplatedCounter {
         view.render(serde_json::json!({ "n": self.count }))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         match event.name() {
             "bump" => {
                 self.count += 1;
@@ -141,7 +141,7 @@ impl Page for Count {
         ))
     }
 
-    async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         match event.name() {
             "increment" => {
                 let signals: CountIn = event.signals()?;

@@ -144,18 +144,10 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// impl dstar::Page for Counter {
-///     const ROUTE: dstar::Route = dstar::Route {
-///         name: "Counter",
-///         path: "/counter/{start}",
-///         live: true,
-///         group: "default",
-///         template: Some("counter.html"),
-///         layout: None,
-///         title: None,
-///         events: &["increment", "reset"],
-///         file: file!(),
-///         line: line!(),
-///     };
+///     const ROUTE: dstar::Route = dstar::Route::new("Counter", "/counter/{start}", file!(), line!())
+///         .live()
+///         .template("counter.html")
+///         .events(&["increment", "reset"]);
 ///
 ///     fn mount(mount: &mut Mount<'_>) -> impl Future<Output = dstar::Result<Self>> + Send {
 ///         // A path naming the type finds the inherent function before the trait's.
@@ -166,7 +158,7 @@ use proc_macro::TokenStream;
 ///         Counter::render(self, view)
 ///     }
 ///
-///     async fn event(&mut self, event: dstar::Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+///     async fn event(&mut self, cx: &mut Ctx<'_>, event: dstar::Event<'_>) -> dstar::Result<()> {
 ///         match event.name() {
 ///             "increment" => Counter::increment(self, cx, event.signals::<Step>()?).await,
 ///             "reset" => Counter::reset_count(self, cx).await,

@@ -2,7 +2,7 @@
 //!
 //! Users depend on `dstar` alone, so everything goes through `::dstar`: its public items where
 //! users may name them too, `::dstar::__private` where they should not. `core` is the only other
-//! crate named, and only for language items (`Option`, `Send`, `file!`).
+//! crate named, and only for language items (`Send`, `file!`).
 
 use proc_macro2::{Ident, Punct, Spacing, Span, TokenStream};
 use quote::{ToTokens, TokenStreamExt};
@@ -66,8 +66,6 @@ pub(crate) const TEMPLATES: Path = Path::new(&["dstar", "__private", "Templates"
 
 // Language items.
 pub(crate) const SEND: Path = Path::new(&["core", "marker", "Send"]);
-pub(crate) const SOME: Path = Path::new(&["core", "option", "Option", "Some"]);
-pub(crate) const NONE: Path = Path::new(&["core", "option", "Option", "None"]);
 pub(crate) const FILE: Path = Path::new(&["core", "file"]);
 pub(crate) const LINE: Path = Path::new(&["core", "line"]);
 pub(crate) const CONCAT: Path = Path::new(&["core", "concat"]);

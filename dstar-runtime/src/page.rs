@@ -47,17 +47,17 @@ pub trait Page: Sized + Send + 'static {
     /// Runs the handler for `event`. Unknown names answer 404 through [`Event::unknown`].
     fn event(
         &mut self,
-        event: Event<'_>,
         cx: &mut Ctx<'_>,
+        event: Event<'_>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Handles a message sent to a live page's session.
     fn info(
         &mut self,
-        message: Message,
         cx: &mut Ctx<'_>,
+        message: Message,
     ) -> impl Future<Output = Result<()>> + Send {
-        let _ = (message, cx);
+        let _ = (cx, message);
         async { Ok(()) }
     }
 
@@ -383,6 +383,14 @@ impl fmt::Debug for Ctx<'_> {
     }
 }
 
+/// Signals as JSON. A failure is the page's bug, said as such: a bare `?` would make it a 500
+/// with only serde's message.
+fn serialise_signals<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|err| {
+        Error::internal(format!("could not serialise signals: {err}")).with_source(err)
+    })
+}
+
 impl<'a> Ctx<'a> {
     pub(crate) fn new(app: &'a App, route: &'static Route, page: PageData<'a>) -> Self {
         Ctx {
@@ -438,7 +446,7 @@ impl<'a> Ctx<'a> {
 
     /// Sets signals: `value` must serialise to a JSON object (a merge patch: `null` removes).
     pub fn patch_signals<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        let json = serde_json::to_string(value)?;
+        let json = serialise_signals(value)?;
         if !json.starts_with('{') {
             return Err(Error::internal("signals must serialise to a JSON object"));
         }
@@ -448,7 +456,7 @@ impl<'a> Ctx<'a> {
 
     /// Sets signals only where the client has none of that name.
     pub fn patch_signals_if_missing<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        let json = serde_json::to_string(value)?;
+        let json = serialise_signals(value)?;
         PatchSignals::raw(&json)
             .only_if_missing(true)
             .write_to(&mut self.out);
@@ -560,4 +568,39 @@ pub(crate) fn page_value(event_url: Cow<'_, str>, token: &str, live: bool) -> Va
 /// the token signal.
 pub(crate) fn live_page_value(url: &str) -> Value {
     minijinja::context! { url => url, ..page_value(EVENT_PATH.into(), "", true) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_that_cannot_be_serialised_say_so() {
+        static ROUTE: Route = Route::new("Test", "/", file!(), line!());
+        let app = App::builder().secret_key(b"page tests").build().unwrap();
+        let mut cx = Ctx::new(
+            &app,
+            &ROUTE,
+            PageData::Stateless {
+                url: "/",
+                token: "",
+            },
+        );
+        // JSON object keys must be strings.
+        let signals = std::collections::BTreeMap::from([((1, 2), 3)]);
+        for err in [
+            cx.patch_signals(&signals).unwrap_err(),
+            cx.patch_signals_if_missing(&signals).unwrap_err(),
+        ] {
+            assert_eq!(err.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(
+                err.message()
+                    .starts_with("could not serialise signals: key must be a string"),
+                "{}",
+                err.message()
+            );
+            assert!(err.source().unwrap().is::<serde_json::Error>());
+        }
+        assert!(cx.queued().is_empty());
+    }
 }

@@ -9,7 +9,11 @@
 pub(crate) type Params = Vec<(&'static str, String)>;
 
 /// A page's compile-time route entry, written by `#[dstar::page]`.
+///
+/// Built with [`Route::new`] and its `const` setters, never a struct literal, so fields can be
+/// added without breaking pages: `#[non_exhaustive]` holds everyone outside the runtime to that.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Route {
     /// The page type's name.
     pub name: &'static str,

@@ -50,7 +50,7 @@ pub struct SignalsError {
 }
 
 impl SignalsError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         SignalsError {
             status,
             message: message.into(),
@@ -231,10 +231,12 @@ fn too_large(limit: usize) -> SignalsError {
     )
 }
 
+/// Whether reading the body stopped at the limit: `axum::body::to_bytes` reports it as an
+/// `http_body_util::LengthLimitError` somewhere in the error's chain.
 fn is_length_limit(err: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
-        if e.to_string().contains("length limit exceeded") {
+        if e.is::<http_body_util::LengthLimitError>() {
             return true;
         }
         source = e.source();
@@ -275,6 +277,29 @@ mod tests {
         let err = parse::<Map<String, Value>>(b"[1,2]").unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         assert_eq!(err.message(), "signals must be a JSON object, got an array");
+    }
+
+    #[test]
+    fn over_limit_bodies_are_too_large() {
+        let request = |body: &'static str| {
+            let mut req = Request::post("/")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            req.extensions_mut().insert(SignalsLimit(4));
+            req
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = runtime
+            .block_on(read_raw(request("{\"a\":1}")))
+            .unwrap_err();
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            err.message(),
+            "signals are larger than the limit of 4 bytes"
+        );
+        assert_eq!(runtime.block_on(read_raw(request("{}"))).unwrap(), "{}");
     }
 
     #[test]

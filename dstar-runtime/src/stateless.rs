@@ -94,7 +94,7 @@ async fn run_event<P: Page>(
     let mut page = P::mount(&mut mount).await?;
     let url = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
     let mut cx = Ctx::new(app, &P::ROUTE, PageData::Stateless { url, token });
-    page.event(Event::new(name, &raw), &mut cx).await?;
+    page.event(&mut cx, Event::new(name, &raw)).await?;
     if cx.render == Render::Always {
         let body = page.render(&cx.view())?;
         write_root_patch(&mut cx.out, &body);

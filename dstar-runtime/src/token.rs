@@ -2,12 +2,18 @@
 //!
 //! A token names its purpose (stream, navigation or CSRF), the session it belongs to (a 128-bit
 //! id; zero for stateless pages), when it was issued and when it expires. It is the hex of
-//! `purpose (1) | session (16) | issued (8) | expires (8) | tag (32)`, where the tag is the
-//! HMAC of the first 33 bytes. Verification checks the tag in constant time (`ring::hmac::verify`)
-//! against the current key and then the previous one, so keys can be rotated without logging
-//! every open tab out.
+//! `purpose (1) | session (16) | issued (8) | expires (8) | nonce (4) | tag (32)`, where the tag
+//! is the HMAC of the first 37 bytes. Verification checks the tag in constant time
+//! (`ring::hmac::verify`) against the current key and then the previous one, so keys can be
+//! rotated without logging every open tab out.
+//!
+//! The nonce is a count of the tokens this process has signed. Without it, two tokens for the
+//! same purpose and session signed in the same millisecond were the same token, so "a fresh
+//! token" (after a navigation, say) could not be told from the old one. A counter rather than
+//! random bytes makes tokens signed by one process never equal, at the cost of an atomic add.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use std::collections::HashMap;
@@ -17,8 +23,12 @@ use std::sync::{Arc, RwLock};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-const PAYLOAD: usize = 33;
+const PAYLOAD: usize = 37;
 const TAG: usize = 32;
+
+/// The nonce of the next token signed. Wrapping is harmless: equal nonces would also need the
+/// same purpose, session and millisecond, four billion tokens apart.
+static NONCE: AtomicU32 = AtomicU32::new(0);
 
 /// What a token may be used for. A token of one purpose is refused for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +189,8 @@ impl Keys {
         bytes[1..17].copy_from_slice(&session.to_be_bytes());
         bytes[17..25].copy_from_slice(&issued.to_be_bytes());
         bytes[25..33].copy_from_slice(&expires.to_be_bytes());
+        // Only uniqueness matters, not the order in which threads get their numbers.
+        bytes[33..37].copy_from_slice(&NONCE.fetch_add(1, Ordering::Relaxed).to_be_bytes());
         let tag = hmac::sign(&self.current, &bytes[..PAYLOAD]);
         bytes[PAYLOAD..].copy_from_slice(tag.as_ref());
         to_hex(&bytes)
@@ -336,6 +348,22 @@ mod tests {
             let tampered = String::from_utf8(bytes).unwrap();
             assert!(keys.verify(&tampered, Purpose::Stream).is_err(), "byte {i}");
         }
+    }
+
+    #[test]
+    fn tokens_signed_in_the_same_millisecond_differ() {
+        let keys = Keys::new(b"secret");
+        let (issued, expires) = (now(), now() + 60_000);
+        let first = keys.sign_at(Purpose::Navigation, 7, issued, expires);
+        let second = keys.sign_at(Purpose::Navigation, 7, issued, expires);
+        assert_ne!(first, second);
+        assert_eq!(first.len(), (PAYLOAD + TAG) * 2);
+        let claims = keys.verify(&first, Purpose::Navigation).unwrap();
+        assert_eq!(keys.verify(&second, Purpose::Navigation), Ok(claims));
+        assert_eq!(
+            (claims.session, claims.issued, claims.expires),
+            (7, issued, expires)
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ impl Page for Room {
         )
     }
 
-    async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         match event.name() {
             "bump" => {
                 self.count += 1;
@@ -55,7 +55,7 @@ impl Page for Room {
         }
     }
 
-    async fn info(&mut self, message: Message, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn info(&mut self, _cx: &mut Ctx<'_>, message: Message) -> dstar::Result<()> {
         if let Some(n) = message.get::<u64>() {
             self.count += n;
         }

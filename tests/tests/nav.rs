@@ -37,7 +37,7 @@ impl Page for Home {
         Ok(Html::from("<h1>home</h1>"))
     }
 
-    async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         cx.skip_render();
         cx.patch_signals(&serde_json::json!({ "at": "home", "event": event.name() }))
     }
@@ -74,7 +74,7 @@ impl Page for Private {
         )))
     }
 
-    async fn event(&mut self, _event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, _event: Event<'_>) -> dstar::Result<()> {
         cx.skip_render();
         cx.patch_signals(&serde_json::json!({ "at": "item" }))
     }
@@ -93,7 +93,7 @@ impl Page for Elsewhere {
         Ok(Html::from("elsewhere"))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -111,7 +111,7 @@ impl Page for Plain {
         Ok(Html::from("plain"))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -188,7 +188,7 @@ fn script(event: &SseEvent) -> String {
 
 #[tokio::test]
 async fn navigation_mounts_the_target_with_params_and_query_and_updates_title_and_history() {
-    let (_app, server, mut tab) = start().await;
+    let (app, server, mut tab) = start().await;
     let before = HOME_TERMINATED.load(Ordering::SeqCst);
     let reply = navigate(&server, &tab.nav, "/items/7?sort=name", &[("x-user", "ok")]).await;
     assert_eq!(reply.status, 204, "{}", reply.text());
@@ -219,6 +219,16 @@ async fn navigation_mounts_the_target_with_params_and_query_and_updates_title_an
     );
     let new_nav = token_after(&after, "window.__dstar.nav");
     assert_ne!(new_nav, tab.nav, "a fresh navigation token comes with it");
+    let old_claims = app.keys().verify(&tab.nav, Purpose::Navigation).unwrap();
+    let new_claims = app.keys().verify(&new_nav, Purpose::Navigation).unwrap();
+    assert_eq!(
+        new_claims.session, old_claims.session,
+        "for the same session"
+    );
+    assert!(
+        new_claims.expires >= old_claims.expires,
+        "expiring no sooner"
+    );
 
     // Events now reach the new page.
     assert_eq!(where_am_i(&server, &mut tab).await, "item");

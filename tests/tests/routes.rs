@@ -17,7 +17,7 @@ macro_rules! page {
                 Ok(Html::from(stringify!($name)))
             }
 
-            async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+            async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
                 Err(event.unknown())
             }
         }

@@ -72,7 +72,7 @@ impl Page for Counter {
         )
     }
 
-    async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         let signals: CountSignals = event.signals()?;
         let count = match event.name() {
             "increment" => signals.count + 1,
@@ -99,7 +99,7 @@ impl Page for Login {
         Ok(Html::from(r#"<h1 id="heading">Sign in</h1>"#))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -118,7 +118,7 @@ impl Page for Guarded {
         Ok(Html::default())
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -146,7 +146,7 @@ impl Page for WhoAmI {
         )
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -193,7 +193,7 @@ impl Page for Chat {
         )
     }
 
-    async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         match event.name() {
             "send" => {
                 let Draft { draft } = event.signals()?;
@@ -206,7 +206,7 @@ impl Page for Chat {
         }
     }
 
-    async fn info(&mut self, message: Message, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn info(&mut self, _cx: &mut Ctx<'_>, message: Message) -> dstar::Result<()> {
         if let Some(text) = message.get::<String>() {
             self.messages.push(text.clone());
         }
@@ -235,7 +235,7 @@ impl Page for Home {
         )
     }
 
-    async fn event(&mut self, _event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, _event: Event<'_>) -> dstar::Result<()> {
         cx.skip_render();
         cx.patch_signals(&json!({ "pong": "home" }))
     }
@@ -271,7 +271,7 @@ impl Page for Item {
         )
     }
 
-    async fn event(&mut self, _event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, _event: Event<'_>) -> dstar::Result<()> {
         self.clicks += 1;
         Ok(())
     }
@@ -291,7 +291,7 @@ impl Page for Elsewhere {
         Ok(Html::from(r#"<h1 id="heading">Elsewhere</h1>"#))
     }
 
-    async fn event(&mut self, event: Event<'_>, _cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         Err(event.unknown())
     }
 }
@@ -325,7 +325,7 @@ impl Page for Patches {
         )
     }
 
-    async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         match event.name() {
             "append" => cx.patch_into("#list", Mode::Append, r#"<li id="c">c</li>"#),
             "prepend" => cx.patch_into("#list", Mode::Prepend, r#"<li id="a">a</li>"#),

@@ -9,8 +9,8 @@ use syn::spanned::Spanned;
 
 use super::parse::{Method, Page, Setting};
 use crate::paths::{
-    CTX, ERR, EVENT, FILE, FUTURE, HTML, LINE, MESSAGE, MOUNT, NONE, PAGE, RESULT, ROUTE, SEND,
-    SIGNALS, SOME, VIEW,
+    CTX, ERR, EVENT, FILE, FUTURE, HTML, LINE, MESSAGE, MOUNT, PAGE, RESULT, ROUTE, SEND, SIGNALS,
+    VIEW,
 };
 
 pub(crate) fn page(page: &Page) -> TokenStream {
@@ -98,6 +98,8 @@ fn this(method: Option<&Method>) -> TokenStream {
     quote_spanned!(span=> self)
 }
 
+/// The route entry, built with `Route`'s `const` setters (only those that apply), so the runtime
+/// can add fields to `Route` without breaking expansions.
 fn route(page: &Page) -> TokenStream {
     let args = &page.args;
     let name = page
@@ -107,38 +109,27 @@ fn route(page: &Page) -> TokenStream {
         .map(|name| name.unraw().to_string())
         .unwrap_or_default();
     let path = &args.path;
-    let live = args.live.is_some();
-    let group = args.group.as_ref().map_or_else(
-        || "default".to_token_stream(),
-        |group| group.value.to_token_stream(),
-    );
-    let template = optional(args.template.as_ref());
-    let layout = optional(args.layout.as_ref());
-    let title = optional(args.title.as_ref());
-    let events = page.handlers.iter().map(|handler| handler.event_name().0);
-    quote! {
-        const ROUTE: #ROUTE = #ROUTE {
-            name: #name,
-            path: #path,
-            live: #live,
-            group: #group,
-            template: #template,
-            layout: #layout,
-            title: #title,
-            events: &[#(#events),*],
-            file: #FILE!(),
-            line: #LINE!(),
-        };
+    let mut route = quote!(#ROUTE::new(#name, #path, #FILE!(), #LINE!()));
+    if args.live.is_some() {
+        route.extend(quote!(.live()));
     }
-}
-
-fn optional(setting: Option<&Setting>) -> TokenStream {
-    match setting {
-        Some(setting) => {
-            let value = &setting.value;
-            quote!(#SOME(#value))
+    for (setter, setting) in [
+        ("group", &args.group),
+        ("template", &args.template),
+        ("layout", &args.layout),
+        ("title", &args.title),
+    ] {
+        if let Some(Setting { value, .. }) = setting {
+            let setter = Ident::new(setter, Span::call_site());
+            route.extend(quote!(.#setter(#value)));
         }
-        None => NONE.to_token_stream(),
+    }
+    if !page.handlers.is_empty() {
+        let events = page.handlers.iter().map(|handler| handler.event_name().0);
+        route.extend(quote!(.events(&[#(#events),*])));
+    }
+    quote! {
+        const ROUTE: #ROUTE = #route;
     }
 }
 
@@ -174,7 +165,7 @@ fn event(page: &Page) -> TokenStream {
     let event = local("event");
     if page.handlers.is_empty() {
         return quote! {
-            async fn event(&mut self, #event: #EVENT<'_>, _: &mut #CTX<'_>) -> #RESULT<()> {
+            async fn event(&mut self, _: &mut #CTX<'_>, #event: #EVENT<'_>) -> #RESULT<()> {
                 #ERR(#event.unknown())
             }
         };
@@ -195,7 +186,7 @@ fn event(page: &Page) -> TokenStream {
         quote_spanned!(span=> #name => #call.await,)
     });
     quote! {
-        async fn event(&mut self, #event: #EVENT<'_>, #cx: &mut #CTX<'_>) -> #RESULT<()> {
+        async fn event(&mut self, #cx: &mut #CTX<'_>, #event: #EVENT<'_>) -> #RESULT<()> {
             match #event.name() {
                 #(#arms)*
                 _ => #ERR(#event.unknown()),
@@ -208,7 +199,7 @@ fn info(page: &Page) -> TokenStream {
     let Some(method) = &page.info else {
         return TokenStream::new();
     };
-    let (message, cx) = (local("message"), local("cx"));
+    let (cx, message) = (local("cx"), local("message"));
     let args = [
         this(Some(method)),
         argument("cx", Some(method), 0),
@@ -217,7 +208,7 @@ fn info(page: &Page) -> TokenStream {
     let call = call(page, Some(method), "info", &args);
     let future = future(Some(method), &quote!(#RESULT<()>));
     quote! {
-        fn info(&mut self, #message: #MESSAGE, #cx: &mut #CTX<'_>) -> #future {
+        fn info(&mut self, #cx: &mut #CTX<'_>, #message: #MESSAGE) -> #future {
             #call
         }
     }

@@ -14,8 +14,8 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait LivePage: Send {
     fn route(&self) -> &'static Route;
     fn render(&self, view: &View<'_>) -> Result<Html>;
-    fn event<'a>(&'a mut self, event: Event<'a>, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>>;
-    fn info<'a>(&'a mut self, message: Message, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>>;
+    fn event<'a>(&'a mut self, cx: &'a mut Ctx<'_>, event: Event<'a>) -> BoxFuture<'a, Result<()>>;
+    fn info<'a>(&'a mut self, cx: &'a mut Ctx<'_>, message: Message) -> BoxFuture<'a, Result<()>>;
     fn terminate(&mut self) -> BoxFuture<'_, ()>;
 }
 
@@ -28,12 +28,12 @@ impl<P: Page> LivePage for P {
         Page::render(self, view)
     }
 
-    fn event<'a>(&'a mut self, event: Event<'a>, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(Page::event(self, event, cx))
+    fn event<'a>(&'a mut self, cx: &'a mut Ctx<'_>, event: Event<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Page::event(self, cx, event))
     }
 
-    fn info<'a>(&'a mut self, message: Message, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(Page::info(self, message, cx))
+    fn info<'a>(&'a mut self, cx: &'a mut Ctx<'_>, message: Message) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Page::info(self, cx, message))
     }
 
     fn terminate(&mut self) -> BoxFuture<'_, ()> {

@@ -207,7 +207,7 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
-        let result = self.page.event(Event::new(name, signals), &mut cx).await;
+        let result = self.page.event(&mut cx, Event::new(name, signals)).await;
         let result = match result {
             Err(err) if err.location().is_some() => {
                 cx.execute_script(&crate::sse::redirect_script(err.location().unwrap_or("/")));
@@ -225,7 +225,7 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
-        let result = self.page.info(message, &mut cx).await;
+        let result = self.page.info(&mut cx, message).await;
         let rerender = result.is_ok() && cx.render != Render::Never;
         self.finish(cx, rerender);
         result

@@ -45,7 +45,7 @@
 //!         )
 //!     }
 //!
-//!     async fn event(&mut self, event: Event<'_>, cx: &mut Ctx<'_>) -> dstar_runtime::error::Result<()> {
+//!     async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar_runtime::error::Result<()> {
 //!         #[derive(serde::Deserialize)]
 //!         struct Count {
 //!             count: i64,
