@@ -271,7 +271,7 @@ impl Keys {
 }
 
 /// A random 128-bit id (never zero).
-pub fn random_id() -> u128 {
+pub(crate) fn random_id() -> u128 {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -280,7 +280,7 @@ pub fn random_id() -> u128 {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
