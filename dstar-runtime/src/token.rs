@@ -7,10 +7,12 @@
 //! (`ring::hmac::verify`) against the current key and then the previous one, so keys can be
 //! rotated without logging every open tab out.
 //!
-//! The nonce is a count of the tokens this process has signed. Without it, two tokens for the
-//! same purpose and session signed in the same millisecond were the same token, so "a fresh
-//! token" (after a navigation, say) could not be told from the old one. A counter rather than
-//! random bytes makes tokens signed by one process never equal, at the cost of an atomic add.
+//! The nonce is a count of the tokens this process has signed, passed through a permutation of
+//! `u32` keyed at start-up. Without it, two tokens for the same purpose and session signed in
+//! the same millisecond were the same token, so "a fresh token" (after a navigation, say) could
+//! not be told from the old one. A counter rather than random bytes makes tokens signed by one
+//! process never equal, at the cost of an atomic add; the keyed permutation keeps the count
+//! (how much traffic the server has) out of what a client can read.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,6 +31,23 @@ const TAG: usize = 32;
 /// The nonce of the next token signed. Wrapping is harmless: equal nonces would also need the
 /// same purpose, session and millisecond, four billion tokens apart.
 static NONCE: AtomicU32 = AtomicU32::new(0);
+
+/// A permutation of `u32` with random keys: distinct counts give distinct nonces (each step
+/// is invertible: xor with a key, multiplication by an odd number, xor-shift), and without the
+/// keys consecutive nonces do not show how far apart their counts are.
+fn scramble(count: u32) -> u32 {
+    static KEYS: std::sync::OnceLock<[u32; 3]> = std::sync::OnceLock::new();
+    let [k1, k2, k3] = *KEYS.get_or_init(|| {
+        let r = random_id();
+        // Truncations of the 128 random bits; the multipliers are made odd.
+        [r as u32, (r >> 32) as u32 | 1, (r >> 64) as u32 | 1]
+    });
+    let mut x = count ^ k1;
+    x = x.wrapping_mul(k2);
+    x ^= x >> 16;
+    x = x.wrapping_mul(k3);
+    x ^ (x >> 15)
+}
 
 /// What a token may be used for. A token of one purpose is refused for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +209,8 @@ impl Keys {
         bytes[17..25].copy_from_slice(&issued.to_be_bytes());
         bytes[25..33].copy_from_slice(&expires.to_be_bytes());
         // Only uniqueness matters, not the order in which threads get their numbers.
-        bytes[33..37].copy_from_slice(&NONCE.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        let nonce = scramble(NONCE.fetch_add(1, Ordering::Relaxed));
+        bytes[33..37].copy_from_slice(&nonce.to_be_bytes());
         let tag = hmac::sign(&self.current, &bytes[..PAYLOAD]);
         bytes[PAYLOAD..].copy_from_slice(tag.as_ref());
         to_hex(&bytes)
@@ -375,5 +395,11 @@ mod tests {
         assert_eq!(keys.verify(&token, Purpose::Csrf), Err(TokenError::Forged));
         let rotated = Keys::new(b"new").with_previous(b"old");
         assert!(rotated.verify(&token, Purpose::Csrf).is_ok());
+    }
+
+    #[test]
+    fn nonces_are_distinct_for_distinct_counts() {
+        let nonces: std::collections::HashSet<u32> = (0..100_000).map(scramble).collect();
+        assert_eq!(nonces.len(), 100_000);
     }
 }
