@@ -280,31 +280,39 @@ impl IntoResponse for Error {
         let Inner {
             status, message, ..
         } = &*self.inner;
-        if *status == StatusCode::INTERNAL_SERVER_ERROR {
+        if status.is_server_error() {
             log_error(&self);
             let text = status.canonical_reason().unwrap_or("server error");
             return (*status, text).into_response();
         }
+        tracing::debug!(status = status.as_u16(), reason = %message, "request refused");
         (*status, message.clone().into_owned()).into_response()
     }
 }
 
-/// Logs a 500: its message, then each cause the message does not already say (an error
-/// converted by `?` is its own message's source, and a template error's message lists its
-/// causes).
+/// Logs a 5xx at `error`: its message, then each cause the message does not already say (an
+/// error converted by `?` is its own message's source, and a template error's message lists
+/// its causes).
 fn log_error(err: &Error) {
     let message = err.message();
-    let mut text = message.to_owned();
+    let mut causes = String::new();
     let mut source = err.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !message.contains(&cause_text) {
-            text.push_str("\n  caused by: ");
-            text.push_str(&cause_text);
+            if !causes.is_empty() {
+                causes.push_str(": ");
+            }
+            causes.push_str(&cause_text);
         }
         source = cause.source();
     }
-    log(Level::Error, &text);
+    tracing::error!(
+        status = err.status().as_u16(),
+        error = %message,
+        caused_by = %causes,
+        "request failed"
+    );
 }
 
 #[cfg(test)]
@@ -494,18 +502,16 @@ impl Error {
 /// How much a message of the runtime's own matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Level {
-    /// What the operator asked to see (the address `App::serve` listens on): standard output.
+    /// What the operator asked to see (the address `App::serve` listens on).
     Info,
-    /// A failure nobody is waiting for (a 500's cause, a failed `info` or render): standard
-    /// error.
+    /// A failure nobody is waiting for (a failed `info` or render, a failed accept).
     Error,
 }
 
-/// The one place the runtime prints, until its output moves to `tracing`.
-#[allow(clippy::print_stdout, clippy::print_stderr)]
+/// A message of the runtime's own, through `tracing` (install a subscriber to see it).
 pub(crate) fn log(level: Level, message: &str) {
     match level {
-        Level::Info => println!("{message}"),
-        Level::Error => eprintln!("dstar: {message}"),
+        Level::Info => tracing::info!("{message}"),
+        Level::Error => tracing::error!("{message}"),
     }
 }

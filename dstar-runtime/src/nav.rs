@@ -54,7 +54,14 @@ async fn navigate(
     req: Request,
 ) -> Response {
     let (parts, _body) = req.into_parts();
-    match run(&app, resolve, parts).await {
+    let span = tracing::info_span!(
+        "dstar.nav",
+        url = crate::protocol::header(&parts, &URL_NAME)
+    );
+    let result = tracing::Instrument::instrument(run(&app, resolve, parts), span.clone()).await;
+    // The answer is logged in the request's span too (no await below).
+    let _span = span.entered();
+    match result {
         Ok(Outcome::Done) => StatusCode::NO_CONTENT.into_response(),
         Ok(Outcome::Load(url)) => load(&url),
         Err(err) => err.into_response(),

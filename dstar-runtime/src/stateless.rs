@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{Html as HtmlResponse, IntoResponse, Response};
 use axum::routing::get;
+use tracing::{Instrument, info_span};
 
 use crate::app::App;
 use crate::document::{document, path_and_query, write_root_patch};
@@ -34,7 +35,11 @@ pub(crate) fn register<P: Page>(router: Router<()>, app: &App) -> Router<()> {
 
 async fn page<P: Page>(app: App, req: Request) -> Response {
     let (parts, _body) = req.into_parts();
-    match render::<P>(&app, &parts).await {
+    let span = info_span!("dstar.page", page = P::ROUTE.name);
+    let result = render::<P>(&app, &parts).instrument(span.clone()).await;
+    // The answer is logged in the request's span too (no await below).
+    let _span = span.entered();
+    match result {
         Ok(html) => HtmlResponse(html).into_response(),
         Err(err) => err.into_response(),
     }
@@ -59,7 +64,17 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Stri
 async fn event<P: Page>(app: App, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let version = parts.version;
-    match run_event::<P>(&app, &parts, body).await {
+    let span = info_span!(
+        "dstar.event",
+        page = P::ROUTE.name,
+        event = header(&parts, &EVENT_NAME)
+    );
+    let result = run_event::<P>(&app, &parts, body)
+        .instrument(span.clone())
+        .await;
+    // The answer is logged in the request's span too (no await below).
+    let _span = span.entered();
+    match result {
         Ok(out) => Sse::once(out).version(version).into_response(),
         Err(err) => err.into_event_response(version),
     }

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use http::StatusCode;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{Instrument, Span, info_span};
 
-use super::handle::{Attach, Command, EventCommand, Mailbox};
+use super::handle::{Attach, Command, EventCommand, Mailbox, short_id};
 use super::queue::StreamQueue;
 use super::stream::LiveBody;
 use super::task::Session;
@@ -66,7 +67,15 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
         return HtmlResponse("").into_response();
     }
     let (parts, _body) = req.into_parts();
-    match start::<P>(&app, &parts).await {
+    let span = info_span!(
+        "dstar.page",
+        page = P::ROUTE.name,
+        session = tracing::field::Empty
+    );
+    let result = start::<P>(&app, &parts).instrument(span.clone()).await;
+    // The answer is logged in the request's span too (no await below).
+    let _span = span.entered();
+    match result {
         Ok(html) => HtmlResponse(html).into_response(),
         Err(err) => err.into_response(),
     }
@@ -84,6 +93,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
     })?;
     let handle = reservation.handle().clone();
     let id = handle.id();
+    Span::current().record("session", tracing::field::display(short_id(id)));
     let params = P::ROUTE.params(parts.uri.path());
     let mut mount = Mount::new(app, parts, &params, Some(handle.clone()));
     let page = P::mount(&mut mount).await?;
@@ -112,7 +122,11 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
     let session = Session::new(app, id, Box::new(page), mailbox, subscriptions, url);
     reservation.keep();
     registry.task_started();
-    tokio::spawn(session.run());
+    // The session outlives this request: its span is a root that points back at it.
+    let span =
+        info_span!(parent: None, "dstar.session", page = P::ROUTE.name, session = %short_id(id));
+    span.follows_from(Span::current());
+    tokio::spawn(session.run().instrument(span));
     Ok(html)
 }
 
@@ -147,9 +161,13 @@ async fn stream(app: App, req: Request) -> Response {
         .trim()
         .parse::<u64>()
         .ok();
+    // No await below: the guard never crosses one.
+    let _span = info_span!("dstar.stream", session = %short_id(claims.session)).entered();
     let Some(handle) = app.sessions().handle(claims.session) else {
+        tracing::debug!("stream for a session that is gone: reload");
         return gone(version);
     };
+    tracing::debug!(last_event_id, "stream attached");
     let queue = Arc::new(StreamQueue::new());
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     let attached = handle.push_control(Command::Attach(Box::new(Attach {
@@ -185,7 +203,17 @@ fn gone(version: http::Version) -> Response {
 async fn event(app: App, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let version = parts.version;
-    match send_event(&app, &parts, body).await {
+    let span = info_span!(
+        "dstar.event",
+        event = header(&parts, &EVENT_NAME),
+        session = tracing::field::Empty
+    );
+    let result = send_event(&app, &parts, body)
+        .instrument(span.clone())
+        .await;
+    // The answer is logged in the request's span too (no await below).
+    let _span = span.entered();
+    match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => err.into_event_response(version),
     }
@@ -200,6 +228,7 @@ async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::B
                 "event refused: {err} (the `{TOKEN_HEADER}` header must carry the page's token)"
             ))
         })?;
+    Span::current().record("session", tracing::field::display(short_id(claims.session)));
     let name = header(parts, &EVENT_NAME);
     if name.is_empty() {
         return Err(Error::bad_request(format!(
@@ -218,6 +247,7 @@ async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::B
         name: name.to_owned(),
         signals: raw,
         reply,
+        request: Span::current(),
     }));
     if handle.push(command).is_err() {
         return Err(Error::new(

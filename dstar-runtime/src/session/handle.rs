@@ -232,6 +232,22 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// The short form of a session id for logs: its first 32 random bits (the low bits are the
+/// slot, reused by later sessions).
+pub(crate) fn short_id(id: u128) -> ShortId {
+    ShortId((id >> 96) as u32)
+}
+
+/// See [`short_id`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShortId(u32);
+
+impl std::fmt::Display for ShortId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
 fn slot_index(id: u128) -> usize {
     (id & u128::from(u32::MAX)) as usize
 }
@@ -279,6 +295,8 @@ pub(crate) struct EventCommand {
     pub(crate) name: String,
     pub(crate) signals: Bytes,
     pub(crate) reply: oneshot::Sender<Result<()>>,
+    /// The request that sent it, so the handler's span can point back at the POST.
+    pub(crate) request: tracing::Span,
 }
 
 /// A stream connecting to the session.

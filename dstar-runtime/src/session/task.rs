@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tracing::{Instrument, info_span};
 
 use super::handle::{Attach, Command, Mailbox, Navigate, SessionHandle};
 use super::page::LivePage;
@@ -58,6 +59,7 @@ impl Drop for Session {
         self.app.sessions().remove(self.id);
         if let Some(stream) = &self.stream {
             if std::thread::panicking() {
+                tracing::error!("a handler panicked: the session ends and its tab reloads");
                 let mut out = Vec::new();
                 ExecuteScript::new(RELOAD_SCRIPT).write_to(&mut out);
                 stream.end(End::Close, Some(Bytes::from(out)));
@@ -124,12 +126,19 @@ impl Session {
             };
             match command {
                 Command::Event(event) => {
-                    let result = Box::pin(self.handle_event(&event.name, &event.signals)).await;
+                    // A child of the session's span that points back at the POST: one click
+                    // can be followed from the request to the ids of the patches it sent.
+                    let span = info_span!("event", name = %event.name);
+                    span.follows_from(&event.request);
+                    let result = Box::pin(self.handle_event(&event.name, &event.signals))
+                        .instrument(span)
+                        .await;
                     let _ = event.reply.send(result);
                 }
                 Command::Shared(events) => self.send_shared(&events),
                 Command::Message(message) => {
-                    if let Err(err) = Box::pin(self.handle_info(message)).await {
+                    let span = info_span!("info", topic = message.topic().unwrap_or(""));
+                    if let Err(err) = Box::pin(self.handle_info(message)).instrument(span).await {
                         crate::error::log(
                             crate::error::Level::Error,
                             &format!("`info` of `{}` failed: {err}", self.page.route().name),
@@ -151,7 +160,8 @@ impl Session {
                     // Unboxed only inside the boxed future: a `Navigate` local would sit in
                     // every session's task for good.
                     let reply = std::mem::replace(&mut nav.reply, oneshot::channel().0);
-                    let result = Box::pin(self.navigate(*nav)).await;
+                    let span = info_span!("navigate", url = %nav.url);
+                    let result = Box::pin(self.navigate(*nav)).instrument(span).await;
                     let _ = reply.send(result);
                 }
                 Command::Disconnect => {
@@ -262,12 +272,15 @@ impl Session {
         if batch.is_empty() {
             return;
         }
+        let first = self.seq + 1;
         let stamped = self.stamp(batch);
+        tracing::debug!(ids = %format_args!("{first}..={}", self.seq), bytes = stamped.len(), "patches queued");
         let capacity = self.app.sessions().config().stream_queue;
         if let Some(stream) = &self.stream
             && !stream.push(stamped, capacity)
         {
             // The client is too slow: what it missed is replaced by one full render.
+            tracing::debug!("stream queue full: one full render replaces the backlog");
             if let Ok(bytes) = self.full_render()
                 && let Some(stream) = &self.stream
             {

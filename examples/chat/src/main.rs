@@ -4,6 +4,13 @@
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // `RUST_LOG=dstar_runtime=debug` shows each event's patches; the default is `info`.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let app = example_chat::app(dstar::App::builder());
     app.serve(example_chat::router(&app), "127.0.0.1:3000")
         .await
