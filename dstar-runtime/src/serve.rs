@@ -19,6 +19,8 @@
 //! [`body_timeout`](ServeConfig::body_timeout) while the handler waits for it fails with
 //! [`BodyTimeout`] (axum's extractors answer `400`), and the connection is closed after the
 //! response. A stream's body is complete before its response starts, so it never trips this.
+//! A connection handed over by a `101 Switching Protocols` (a WebSocket) has no deadline from
+//! then on.
 //!
 //! hyper has one timer of its own for this, `header_read_timeout`, which it arms when it starts
 //! reading a head, and so also as soon as a keep-alive connection goes idle: with it, an idle
