@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::pubsub::{LocalPubSub, PubSub};
+use crate::serve::ServeConfig;
 use crate::session::handle::{Registry, SessionConfig};
 use crate::template::{DEFAULT_LAYOUT, Engine, Templates};
 use crate::token::Keys;
@@ -21,6 +22,9 @@ pub const ADDR_ENV: &str = "DSTAR_ADDR";
 
 /// The environment variable a signing key is read from when none is configured.
 pub const SECRET_KEY_ENV: &str = "DSTAR_SECRET_KEY";
+
+/// How long a shutdown waits for the live sessions' tasks to end.
+const SESSION_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// Shared configuration and services: templates, signing keys, app state, PubSub and the live
 /// session registry. Cheap to clone.
@@ -38,6 +42,7 @@ struct Inner {
     pubsub: Arc<dyn PubSub>,
     sessions: Registry,
     csrf_ttl: Duration,
+    serve: ServeConfig,
 }
 
 impl fmt::Debug for App {
@@ -71,6 +76,7 @@ impl App {
             pubsub: None,
             sessions: SessionConfig::default(),
             csrf_ttl: Duration::from_secs(12 * 3600),
+            serve: ServeConfig::default(),
         }
     }
 
@@ -119,8 +125,20 @@ impl App {
     }
 
     /// Serves `router` on the address in `DSTAR_ADDR` (else `default_addr`), prints
-    /// `listening on http://ADDR` once bound, and runs until ctrl-c or `SIGTERM`, then shuts
-    /// the live sessions down as [`shutdown_signal`](Self::shutdown_signal) does.
+    /// `listening on http://ADDR` once bound, and runs until ctrl-c or `SIGTERM`; then ends the
+    /// live sessions and lets the requests in flight finish, as
+    /// [`serve_listener`](Self::serve_listener) does.
+    ///
+    /// This is the production server: HTTP/1.1 on hyper, with deadlines for request heads,
+    /// idle keep-alive connections and stalled request bodies that never cut a live page's
+    /// stream (configured with [`AppBuilder::serve_config`]); failed accepts (out of file
+    /// descriptors) are reported and retried. The [`serve`](crate::serve) module says what
+    /// each deadline covers, and what an app served with `axum::serve` instead loses and how
+    /// to add back what it can.
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
     pub async fn serve(&self, router: axum::Router, default_addr: &str) -> std::io::Result<()> {
         let addr = std::env::var(ADDR_ENV).unwrap_or_else(|_| default_addr.to_owned());
         let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -128,34 +146,56 @@ impl App {
             crate::error::Level::Info,
             &format!("listening on http://{}", listener.local_addr()?),
         );
-        axum::serve(listener, router)
-            .with_graceful_shutdown(self.clone().shutdown_signal())
-            .await
+        self.serve_listener(listener, router, crate::serve::signal())
+            .await;
+        Ok(())
+    }
+
+    /// Serves `router` on a listener bound elsewhere (an ephemeral port in a test, a socket
+    /// handed over by the service manager) until `shutdown` completes. Then it stops
+    /// accepting, closes idle connections, ends every live session (streams end with a retry
+    /// hint, `terminate` runs), and waits for the requests in flight, at most
+    /// [`ServeConfig::shutdown_timeout`], before it closes what is left and returns.
+    ///
+    /// ```no_run
+    /// # async fn run(app: dstar_runtime::app::App, router: axum::Router) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let server = tokio::spawn(async move {
+    ///     app.serve_listener(listener, router, async {
+    ///         let _ = stopped.await;
+    ///     })
+    ///     .await
+    /// });
+    /// // ... talk to the server ...
+    /// let _ = stop.send(());
+    /// server.await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_listener(
+        &self,
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        crate::serve::run(
+            listener,
+            router,
+            &self.inner.serve,
+            shutdown,
+            self.sessions().shutdown(SESSION_SHUTDOWN),
+        )
+        .await;
     }
 
     /// Waits for ctrl-c or `SIGTERM`, then ends every live session (streams end with a retry
-    /// hint so browsers reconnect to the next server; `terminate` runs). Hand it to axum:
+    /// hint so browsers reconnect to the next server; `terminate` runs). For apps served with
+    /// `axum::serve`:
     /// `axum::serve(listener, router).with_graceful_shutdown(app.clone().shutdown_signal())`.
+    /// [`App::serve`] does this itself.
     pub async fn shutdown_signal(self) {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            () = ctrl_c => {}
-            () = terminate => {}
-        }
-        self.sessions().shutdown(Duration::from_secs(5)).await;
+        crate::serve::signal().await;
+        self.sessions().shutdown(SESSION_SHUTDOWN).await;
     }
 
     pub(crate) fn csrf_ttl(&self) -> Duration {
@@ -174,6 +214,7 @@ pub struct AppBuilder {
     pubsub: Option<Arc<dyn PubSub>>,
     sessions: SessionConfig,
     csrf_ttl: Duration,
+    serve: ServeConfig,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -242,6 +283,13 @@ impl AppBuilder {
         self
     }
 
+    /// How [`App::serve`] treats connections: the deadlines for request heads, idle
+    /// connections and request bodies, and how long a shutdown waits.
+    pub fn serve_config(mut self, config: ServeConfig) -> Self {
+        self.serve = config;
+        self
+    }
+
     /// Builds the app. Fails in release builds when no signing key is configured.
     pub fn build(self) -> std::result::Result<App, ConfigError> {
         let keys = match self.keys {
@@ -264,6 +312,7 @@ impl AppBuilder {
                     .unwrap_or_else(|| Arc::new(LocalPubSub::default())),
                 sessions: Registry::new(self.sessions),
                 csrf_ttl: self.csrf_ttl,
+                serve: self.serve,
             }),
         })
     }

@@ -43,9 +43,8 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let app = dstar::App::builder().build()?;
-//! let router: axum::Router = dstar::router![Counter].into_router(app);
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, router).await?;
+//! let router: axum::Router = dstar::router![Counter].into_router(app.clone());
+//! app.serve(router, "127.0.0.1:3000").await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -60,8 +59,9 @@
 //! - `dstar` (this crate): what users name. Its modules are the runtime's, by the same names:
 //!   [`sse`], [`response`], [`signals`], [`token`] and [`protocol`] are the wire (Datastar's
 //!   events, SSE responses, untrusted signals, signed tokens, dstar's own paths, headers and
-//!   scripts); [`route`], [`template`] and [`error`] the base; [`app`], [`page`](mod@page), [`pubsub`] and
-//!   [`session`] the model pages are written against; [`router`](mod@router) assembles them.
+//!   scripts); [`route`], [`template`] and [`error`] the base; [`app`], [`page`](mod@page),
+//!   [`pubsub`] and [`session`] the model pages are written against, and [`serve`] the server
+//!   that runs them; [`router`](mod@router) assembles them.
 //! - `dstar-macros`: `#[dstar::page]`, `dstar::templates!`.
 //! - `dstar-runtime`: everything that runs, in those layers, each importing only from below.
 #![deny(missing_docs)]
@@ -117,8 +117,8 @@ pub use dstar_macros::templates;
 
 #[doc(inline)]
 pub use dstar_runtime::{
-    app, error, page, protocol, pubsub, response, route, router, session, signals, sse, template,
-    token,
+    app, error, page, protocol, pubsub, response, route, router, serve, session, signals, sse,
+    template, token,
 };
 
 /// The `http` crate's types (status codes, headers) as dstar uses them.

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "app",
             "page",
             "pubsub",
+            "serve",
             "session::handle",
             "session::queue",
             "session::page",
