@@ -692,6 +692,11 @@ async fn server_with_few_file_descriptors() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
+    // The runtime reports through `tracing`: the parent reads this subscriber's lines.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let app = app(config(|_| {}));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("serving on {}", listener.local_addr().unwrap());
