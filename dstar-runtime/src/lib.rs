@@ -6,7 +6,7 @@
 //! | layer | modules | job |
 //! | --- | --- | --- |
 //! | wire | [`sse`], [`response`], [`signals`], [`token`], [`protocol`] | Datastar's wire format, SSE responses, untrusted signals, signed tokens, dstar's paths, headers and scripts |
-//! | base | [`route`], [`template`], [`error`] | routes and path patterns, minijinja templates and their helpers, the error type |
+//! | base | [`route`], [`template`], [`error`], [`metrics`] | routes and path patterns, minijinja templates and their helpers, the error type, the metrics dstar records |
 //! | model | [`app`], [`page`], [`pubsub`], [`serve`], [`session`] (`handle`, `queue`, `page`) | configuration and services, the `Page` trait and what its methods get, topics, the HTTP server (connection deadlines, accept loop, shutdown), session handles |
 //! | transports | `document`, `stateless`, [`session`] (`endpoints`, `stream`, `task`, `tokens`), `nav` | serving a page: the document, stateless requests, live sessions, soft navigation |
 //! | assembly | [`router`] | the route table and the axum router: every page and `/__dstar/*` endpoint |
@@ -22,6 +22,7 @@ pub mod sse;
 pub mod token;
 
 pub mod error;
+pub mod metrics;
 pub mod route;
 pub mod template;
 

@@ -67,11 +67,15 @@ impl PubSub for LocalPubSub {
 
     fn publish(&self, topic: &str, message: Message) -> usize {
         let message = message.on_topic(Arc::from(topic));
-        self.deliver(topic, |session| session.send_message(message.clone()))
+        let delivered = self.deliver(topic, |session| session.send_message(message.clone()));
+        crate::metrics::published(false, delivered);
+        delivered
     }
 
     fn broadcast(&self, topic: &str, events: Bytes) -> usize {
-        self.deliver(topic, |session| session.send_events(events.clone()))
+        let delivered = self.deliver(topic, |session| session.send_events(events.clone()));
+        crate::metrics::published(true, delivered);
+        delivered
     }
 }
 

@@ -109,10 +109,16 @@ async fn run_event<P: Page>(
     let mut page = P::mount(&mut mount).await?;
     let url = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
     let mut cx = Ctx::new(app, &P::ROUTE, PageData::Stateless { url, token });
-    page.event(&mut cx, Event::new(name, &raw)).await?;
-    if cx.render == Render::Always {
-        let body = page.render(&cx.view())?;
-        write_root_patch(&mut cx.out, &body);
-    }
-    Ok(cx.out)
+    let started = std::time::Instant::now();
+    let result = page.event(&mut cx, Event::new(name, &raw)).await;
+    let result = result.and_then(|()| {
+        if cx.render == Render::Always {
+            let body = page.render(&cx.view())?;
+            write_root_patch(&mut cx.out, &body);
+        }
+        Ok(())
+    });
+    let status = result.as_ref().err().map(Error::status);
+    crate::metrics::event_handled(P::ROUTE.name, status, started.elapsed());
+    result.map(|()| cx.out)
 }

@@ -59,7 +59,7 @@
 //! - `dstar` (this crate): what users name. Its modules are the runtime's, by the same names:
 //!   [`sse`], [`response`], [`signals`], [`token`] and [`protocol`] are the wire (Datastar's
 //!   events, SSE responses, untrusted signals, signed tokens, dstar's own paths, headers and
-//!   scripts); [`route`], [`template`] and [`error`] the base; [`app`], [`page`](mod@page),
+//!   scripts); [`route`], [`template`], [`error`] and [`metrics`] the base; [`app`], [`page`](mod@page),
 //!   [`pubsub`] and [`session`] the model pages are written against, and [`serve`] the server
 //!   that runs them; [`router`](mod@router) assembles them.
 //! - `dstar-macros`: `#[dstar::page]`, `dstar::templates!`.
@@ -117,8 +117,8 @@ pub use dstar_macros::templates;
 
 #[doc(inline)]
 pub use dstar_runtime::{
-    app, error, page, protocol, pubsub, response, route, router, serve, session, signals, sse,
-    template, token,
+    app, error, metrics, page, protocol, pubsub, response, route, router, serve, session, signals,
+    sse, template, token,
 };
 
 /// The `http` crate's types (status codes, headers) as dstar uses them.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// Each module's layer, lowest first. A submodule not listed belongs to its parent.
 const LAYERS: &[(&str, &[&str])] = &[
     ("wire", &["sse", "response", "signals", "token", "protocol"]),
-    ("base", &["route", "template", "error"]),
+    ("base", &["route", "template", "error", "metrics"]),
     (
         "model",
         &[

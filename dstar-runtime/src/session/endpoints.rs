@@ -181,6 +181,7 @@ async fn stream(app: App, req: Request) -> Response {
     let heartbeat = app.sessions().config().heartbeat;
     let mut interval = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    crate::metrics::open_streams(1.0);
     let body = LiveBody {
         queue,
         mailbox: handle.mailbox().clone(),

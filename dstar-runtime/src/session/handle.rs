@@ -157,9 +157,11 @@ impl Registry {
     /// Counts a session task in; [`task_ended`](Self::task_ended) counts it out.
     pub(crate) fn task_started(&self) {
         self.tasks.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::live_sessions(1.0);
     }
 
     pub(crate) fn task_ended(&self) {
+        crate::metrics::live_sessions(-1.0);
         if self.tasks.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle.notify_waiters();
         }

@@ -77,6 +77,7 @@ impl http_body::Body for LiveBody {
 
 impl Drop for LiveBody {
     fn drop(&mut self) {
+        crate::metrics::open_streams(-1.0);
         self.mailbox
             .push_control(Command::Detached(self.generation));
     }

@@ -191,9 +191,13 @@ impl Session {
         }
         self.generation = attach.generation;
         let capacity = self.app.sessions().config().stream_queue;
+        if attach.last_event_id.is_some() {
+            crate::metrics::reconnect();
+        }
         let last = attach.last_event_id.unwrap_or(0);
         if last < self.seq {
             let oldest = self.ring.front().map_or(u64::MAX, |(id, _, _)| *id);
+            crate::metrics::replay(oldest <= last + 1);
             if oldest <= last + 1 {
                 for (id, head, body) in &self.ring {
                     if *id > last {
@@ -213,6 +217,7 @@ impl Session {
         if !self.page.route().events.contains(&name) {
             return Err(Event::new(name, b"").unknown());
         }
+        let started = std::time::Instant::now();
         let app = self.app.clone();
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
@@ -227,6 +232,8 @@ impl Session {
         };
         let rerender = result.is_ok() && cx.render != Render::Never;
         self.finish(cx, rerender);
+        let status = result.as_ref().err().map(Error::status);
+        crate::metrics::event_handled(route.name, status, started.elapsed());
         result
     }
 
@@ -281,6 +288,7 @@ impl Session {
         {
             // The client is too slow: what it missed is replaced by one full render.
             tracing::debug!("stream queue full: one full render replaces the backlog");
+            crate::metrics::stream_overflow();
             if let Ok(bytes) = self.full_render()
                 && let Some(stream) = &self.stream
             {
@@ -335,10 +343,13 @@ impl Session {
         }
         if let Some(stream) = &self.stream
             && !stream.push_all(pieces, capacity)
-            && let Ok(bytes) = self.full_render()
-            && let Some(stream) = &self.stream
         {
-            stream.push(bytes, usize::MAX);
+            crate::metrics::stream_overflow();
+            if let Ok(bytes) = self.full_render()
+                && let Some(stream) = &self.stream
+            {
+                stream.push(bytes, usize::MAX);
+            }
         }
     }
 
