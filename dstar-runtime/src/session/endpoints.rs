@@ -119,14 +119,14 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
     for topic in &subscriptions {
         app.pubsub().subscribe(topic, handle.clone());
     }
-    let session = Session::new(app, id, Box::new(page), mailbox, subscriptions, url);
-    reservation.keep();
-    registry.task_started();
     // The session outlives this request: its span is a root that points back at it.
     let span =
         info_span!(parent: None, "dstar.session", page = P::ROUTE.name, session = %short_id(id));
     span.follows_from(Span::current());
-    tokio::spawn(session.run().instrument(span));
+    let session = Session::new(app, id, Box::new(page), mailbox, subscriptions, url, span);
+    reservation.keep();
+    registry.task_started();
+    tokio::spawn(session.run());
     Ok(html)
 }
 

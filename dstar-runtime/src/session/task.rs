@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tracing::{Instrument, info_span};
+use tracing::{Instrument, Span, info_span};
 
 use super::handle::{Attach, Command, Mailbox, Navigate, SessionHandle};
 use super::page::LivePage;
@@ -37,6 +37,10 @@ pub(crate) struct Session {
     subscriptions: Vec<String>,
     url: String,
     renew_at: Instant,
+    /// The session's span, boxed and only when a subscriber wants it: an idle session pays
+    /// one pointer for it, not a `Span` in every task (which tips the task's memory into the
+    /// next 128-byte size class).
+    span: Option<Box<Span>>,
 }
 
 /// Frees the slot and counts the task out however the task ends, and on a panic tells the
@@ -44,6 +48,7 @@ pub(crate) struct Session {
 /// whatever the task keeps across an await is paid by every idle session.)
 impl Drop for Session {
     fn drop(&mut self) {
+        let _span = self.span.as_deref().map(Span::enter);
         let pending = self.mailbox.close();
         for command in pending {
             if let Command::Event(event) = command {
@@ -88,6 +93,7 @@ impl Session {
         mailbox: Arc<Mailbox>,
         subscriptions: Vec<String>,
         url: String,
+        span: Span,
     ) -> Self {
         Session {
             id,
@@ -101,6 +107,7 @@ impl Session {
             subscriptions,
             url,
             renew_at: Instant::now() + app.sessions().config().token_ttl / 2,
+            span: (!span.is_disabled()).then(|| Box::new(span)),
         }
     }
 
@@ -128,7 +135,7 @@ impl Session {
                 Command::Event(event) => {
                     // A child of the session's span that points back at the POST: one click
                     // can be followed from the request to the ids of the patches it sent.
-                    let span = info_span!("event", name = %event.name);
+                    let span = info_span!(parent: self.span_id(), "event", name = %event.name);
                     span.follows_from(&event.request);
                     let result = Box::pin(self.handle_event(&event.name, &event.signals))
                         .instrument(span)
@@ -137,7 +144,11 @@ impl Session {
                 }
                 Command::Shared(events) => self.send_shared(&events),
                 Command::Message(message) => {
-                    let span = info_span!("info", topic = message.topic().unwrap_or(""));
+                    let span = info_span!(
+                        parent: self.span_id(),
+                        "info",
+                        topic = message.topic().unwrap_or("")
+                    );
                     if let Err(err) = Box::pin(self.handle_info(message)).instrument(span).await {
                         crate::error::log(
                             crate::error::Level::Error,
@@ -160,7 +171,7 @@ impl Session {
                     // Unboxed only inside the boxed future: a `Navigate` local would sit in
                     // every session's task for good.
                     let reply = std::mem::replace(&mut nav.reply, oneshot::channel().0);
-                    let span = info_span!("navigate", url = %nav.url);
+                    let span = info_span!(parent: self.span_id(), "navigate", url = %nav.url);
                     let result = Box::pin(self.navigate(*nav)).instrument(span).await;
                     let _ = reply.send(result);
                 }
@@ -183,6 +194,11 @@ impl Session {
         }
         // Dropping `self` then frees the slot and closes the stream.
         self.page.terminate().await;
+    }
+
+    /// The parent of the spans of what the session does.
+    fn span_id(&self) -> Option<tracing::Id> {
+        self.span.as_deref().and_then(Span::id)
     }
 
     fn attach(&mut self, attach: Attach) {
