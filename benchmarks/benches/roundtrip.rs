@@ -31,7 +31,11 @@ fn main() {
     }
     let n = dstar_benchmarks::env_usize("ROUNDTRIPS", 2_000);
     let rounds = dstar_benchmarks::env_usize("ROUNDS", 3);
+    let observed = dstar_benchmarks::observe_if_asked();
     dstar_benchmarks::runtime().block_on(async {
+        if observed {
+            println!("(with a tracing subscriber at `info` and a metrics recorder installed)\n");
+        }
         let app = dstar_benchmarks::app(dstar_benchmarks::session_config());
         let addr = dstar_benchmarks::serve(dstar_benchmarks::router(&app)).await;
         println!(

@@ -44,7 +44,11 @@ fn main() {
     let sessions = dstar_benchmarks::env_usize("SESSIONS", 10_000);
     let connections = dstar_benchmarks::env_usize("CONNECTIONS", 2_000);
     let runtime = dstar_benchmarks::runtime();
+    let observed = dstar_benchmarks::observe_if_asked();
     runtime.block_on(async {
+        if observed {
+            println!("(with a tracing subscriber at `info` and a metrics recorder installed)\n");
+        }
         println!("# Live session memory (live heap bytes, counted by a global allocator)\n");
         in_process(sessions).await;
         with_connections(connections).await;

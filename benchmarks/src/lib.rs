@@ -240,3 +240,20 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// With `DSTAR_BENCH_OBSERVE=1`, installs what a production server runs with: a `tracing`
+/// subscriber at `info` (formatting to a sink, so only the spans' cost is measured, not a
+/// terminal's) and a metrics recorder. Returns whether it did, for the report.
+pub fn observe_if_asked() -> bool {
+    if std::env::var_os("DSTAR_BENCH_OBSERVE").is_none_or(|v| v == "0") {
+        return false;
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .init();
+    metrics_util::debugging::DebuggingRecorder::new()
+        .install()
+        .expect("no other metrics recorder");
+    true
+}
