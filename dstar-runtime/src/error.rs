@@ -282,8 +282,13 @@ impl IntoResponse for Error {
         } = &*self.inner;
         if status.is_server_error() {
             log_error(&self);
-            let text = status.canonical_reason().unwrap_or("server error");
-            return (*status, text).into_response();
+            // A 500's message is for the logs (it may name internals); other 5xx (a 503 "too
+            // many sessions") are written for the person who sees them.
+            if *status == StatusCode::INTERNAL_SERVER_ERROR {
+                let text = status.canonical_reason().unwrap_or("server error");
+                return (*status, text).into_response();
+            }
+            return (*status, message.clone().into_owned()).into_response();
         }
         tracing::debug!(status = status.as_u16(), reason = %message, "request refused");
         (*status, message.clone().into_owned()).into_response()
