@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::pubsub::{LocalPubSub, PubSub};
+use crate::security::SecurityHeaders;
 use crate::serve::ServeConfig;
 use crate::session::handle::{Registry, SessionConfig};
 use crate::template::{DEFAULT_LAYOUT, Engine, Templates};
@@ -43,6 +44,7 @@ struct Inner {
     sessions: Registry,
     csrf_ttl: Duration,
     serve: ServeConfig,
+    security_headers: SecurityHeaders,
 }
 
 impl fmt::Debug for App {
@@ -77,6 +79,7 @@ impl App {
             sessions: SessionConfig::default(),
             csrf_ttl: Duration::from_secs(12 * 3600),
             serve: ServeConfig::default(),
+            security_headers: SecurityHeaders::default(),
         }
     }
 
@@ -198,6 +201,11 @@ impl App {
         self.sessions().shutdown(SESSION_SHUTDOWN).await;
     }
 
+    /// The headers every page's HTML gets.
+    pub fn security_headers(&self) -> &SecurityHeaders {
+        &self.inner.security_headers
+    }
+
     pub(crate) fn csrf_ttl(&self) -> Duration {
         self.inner.csrf_ttl
     }
@@ -215,6 +223,7 @@ pub struct AppBuilder {
     sessions: SessionConfig,
     csrf_ttl: Duration,
     serve: ServeConfig,
+    security_headers: SecurityHeaders,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -290,6 +299,15 @@ impl AppBuilder {
         self
     }
 
+    /// The security headers every page's HTML gets: `X-Content-Type-Options`,
+    /// `Referrer-Policy`, `X-Frame-Options`, `Content-Security-Policy` and `Cache-Control`.
+    /// The default is the safe set the [`security`](crate::security) module describes; set a
+    /// field to `None` to leave that header out (for example when a proxy adds it).
+    pub fn security_headers(mut self, headers: SecurityHeaders) -> Self {
+        self.security_headers = headers;
+        self
+    }
+
     /// Builds the app. Fails in release builds when no signing key is configured.
     pub fn build(self) -> std::result::Result<App, ConfigError> {
         let keys = match self.keys {
@@ -313,6 +331,7 @@ impl AppBuilder {
                 sessions: Registry::new(self.sessions),
                 csrf_ttl: self.csrf_ttl,
                 serve: self.serve,
+                security_headers: self.security_headers,
             }),
         })
     }

@@ -61,11 +61,13 @@ async fn navigate(
     let result = tracing::Instrument::instrument(run(&app, resolve, parts), span.clone()).await;
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
-    match result {
+    let mut response = match result {
         Ok(Outcome::Done) => StatusCode::NO_CONTENT.into_response(),
         Ok(Outcome::Load(url)) => load(&url),
         Err(err) => err.into_response(),
-    }
+    };
+    crate::security::no_store(response.headers_mut());
+    response
 }
 
 enum Outcome {

@@ -25,6 +25,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::protocol::{EVENT_PATH, History, is_same_origin_path};
 use crate::route::Route;
+use crate::security::Nonce;
 use crate::session::handle::SessionHandle;
 use crate::sse::{ConsoleLevel, ExecuteScript, Mode, PatchElements, PatchSignals};
 
@@ -347,6 +348,10 @@ pub struct Ctx<'a> {
     pub(crate) page: PageData<'a>,
     pub(crate) route: &'static Route,
     pub(crate) url: Option<String>,
+    /// The page's script nonce, when the server remembers it (a live session): scripts sent
+    /// with [`execute_script`](Self::execute_script) carry it, so they run under a
+    /// Content-Security-Policy that asks for it.
+    pub(crate) nonce: Option<Nonce>,
 }
 
 /// What templates learn about the page (`event()` needs its URL and token). A stateless event
@@ -401,6 +406,7 @@ impl<'a> Ctx<'a> {
             page,
             route,
             url: None,
+            nonce: None,
         }
     }
 
@@ -501,7 +507,15 @@ impl<'a> Ctx<'a> {
 
     /// Runs JavaScript in the browser.
     pub fn execute_script(&mut self, script: &str) {
-        ExecuteScript::new(script).write_to(&mut self.out);
+        match self.nonce {
+            Some(nonce) => {
+                let nonce = nonce.to_string();
+                ExecuteScript::new(script)
+                    .attributes(&[("nonce", &nonce)])
+                    .write_to(&mut self.out);
+            }
+            None => ExecuteScript::new(script).write_to(&mut self.out),
+        }
     }
 
     /// Logs `message` to the browser console.

@@ -194,10 +194,11 @@ pub(crate) fn link_click(url: &str) -> String {
 }
 
 /// The client half of soft navigation: `window.__dstarNav(url, history)`, the `popstate`
-/// handler, and the session's navigation token.
-pub(crate) fn navigation_client_script(token: &str) -> String {
+/// handler, and the session's navigation token. The tag carries `nonce` (the page's script
+/// nonce, for a Content-Security-Policy).
+pub(crate) fn navigation_client_script(token: &str, nonce: &str) -> String {
     format!(
-        r#"<script>(() => {{
+        r#"<script nonce="{nonce}">(() => {{
   const d = window.__dstar = window.__dstar || {{}};
   d.nav = {token};
   if (d.installed) return;

@@ -84,7 +84,9 @@ impl IntoResponse for Sse {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),
         );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // `no-store` rather than `no-cache`: events carry tokens and page state that no cache may
+        // keep, not even to revalidate.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.version == Version::HTTP_11 {
             headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
         }

@@ -10,16 +10,17 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::response::{Html as HtmlResponse, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tracing::{Instrument, info_span};
 
 use crate::app::App;
-use crate::document::{document, path_and_query, write_root_patch};
+use crate::document::{document, html_response, path_and_query, write_root_patch};
 use crate::error::{Error, Result};
 use crate::page::{Ctx, Event, Mount, Page, PageData, Render, View, page_value};
 use crate::protocol::{ARGS_NAME, EVENT_HEADER, EVENT_NAME, TOKEN_HEADER, TOKEN_NAME, header};
 use crate::response::Sse;
+use crate::security::Nonce;
 use crate::token::Purpose;
 
 /// Registers stateless page `P` at its path: GET renders it, POST runs an event.
@@ -40,12 +41,12 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     match result {
-        Ok(html) => HtmlResponse(html).into_response(),
+        Ok((html, nonce)) => html_response(&app, html, nonce),
         Err(err) => err.into_response(),
     }
 }
 
-async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<String> {
+async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(String, Nonce)> {
     let params = P::ROUTE.params(parts.uri.path());
     let mut mount = Mount::new(app, parts, &params, None);
     let page = P::mount(&mut mount).await?;
@@ -58,7 +59,9 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Stri
         page: page_value(url.into(), &token, false),
     };
     let body = page.render(&view)?;
-    document(app, &P::ROUTE, title.as_deref(), &body, "", "")
+    let nonce = Nonce::random();
+    let html = document(app, &P::ROUTE, title.as_deref(), &body, "", "", nonce)?;
+    Ok((html, nonce))
 }
 
 async fn event<P: Page>(app: App, req: Request) -> Response {
@@ -74,10 +77,12 @@ async fn event<P: Page>(app: App, req: Request) -> Response {
         .await;
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
-    match result {
+    let mut response = match result {
         Ok(out) => Sse::once(out).version(version).into_response(),
         Err(err) => err.into_event_response(version),
-    }
+    };
+    crate::security::no_store(response.headers_mut());
+    response
 }
 
 async fn run_event<P: Page>(

@@ -15,6 +15,7 @@ use axum::middleware::{Next, from_fn};
 use axum::response::Response;
 use dstar::App;
 use dstar::app::AppBuilder;
+use dstar::security::{ContentSecurityPolicy, SecurityHeaders};
 use dstar::session::SessionConfig;
 use dstar_e2e::{Browser, Tab, TestServer, datastar_js_route, screenshot_dir, wait_for};
 use serde_json::{Value, json};
@@ -23,9 +24,16 @@ use tokio::sync::watch;
 /// Upper bound for anything the page should show; a passing run waits far less.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// An app builder whose pages load the Datastar client this crate serves.
+/// An app builder whose pages load the Datastar client this crate serves, under the strict
+/// Content-Security-Policy: a script the policy blocks (one without the page's nonce) is a
+/// console error, which every test checks for.
 fn builder() -> AppBuilder {
-    App::builder().client_url("/datastar.js")
+    App::builder()
+        .client_url("/datastar.js")
+        .security_headers(SecurityHeaders {
+            content_security_policy: Some(ContentSecurityPolicy::strict()),
+            ..SecurityHeaders::default()
+        })
 }
 
 /// Serves `router` plus the Datastar client.

@@ -11,7 +11,12 @@ use std::path::{Path, PathBuf};
 
 /// Each module's layer, lowest first. A submodule not listed belongs to its parent.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("wire", &["sse", "response", "signals", "token", "protocol"]),
+    (
+        "wire",
+        &[
+            "sse", "response", "signals", "token", "protocol", "security",
+        ],
+    ),
     ("base", &["route", "template", "error", "metrics"]),
     (
         "model",

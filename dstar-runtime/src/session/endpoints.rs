@@ -20,7 +20,7 @@ use super::stream::LiveBody;
 use super::task::Session;
 use super::tokens::{nav_token, token_signals};
 use crate::app::App;
-use crate::document::{document, path_and_query};
+use crate::document::{document, html_response, path_and_query};
 use crate::error::{Error, Result};
 use crate::page::{Mount, Page, View, live_page_value};
 use crate::protocol::{
@@ -28,6 +28,7 @@ use crate::protocol::{
     STREAM_PATH, TOKEN_HEADER, TOKEN_NAME, header,
 };
 use crate::response::Sse;
+use crate::security::Nonce;
 use crate::sse::ExecuteScript;
 use crate::token::Purpose;
 
@@ -76,13 +77,13 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     match result {
-        Ok(html) => HtmlResponse(html).into_response(),
+        Ok((html, nonce)) => html_response(&app, html, nonce),
         Err(err) => err.into_response(),
     }
 }
 
 /// Mounts and renders page `P` and spawns its session task.
-async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<String> {
+async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(String, Nonce)> {
     let registry = app.sessions();
     let mailbox = Arc::new(Mailbox::new(registry.config().mailbox));
     let reservation = registry.reserve(mailbox.clone()).ok_or_else(|| {
@@ -108,13 +109,15 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
         page: live_page_value(&url),
     };
     let body = page.render(&view)?;
+    let nonce = Nonce::random();
     let html = document(
         app,
         &P::ROUTE,
         title.as_deref(),
         &body,
         &root_attributes(app, id),
-        &crate::protocol::navigation_client_script(&nav_token(app, id)),
+        &crate::protocol::navigation_client_script(&nav_token(app, id), &nonce.to_string()),
+        nonce,
     )?;
     for topic in &subscriptions {
         app.pubsub().subscribe(topic, handle.clone());
@@ -123,11 +126,20 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<Strin
     let span =
         info_span!(parent: None, "dstar.session", page = P::ROUTE.name, session = %short_id(id));
     span.follows_from(Span::current());
-    let session = Session::new(app, id, Box::new(page), mailbox, subscriptions, url, span);
+    let session = Session::new(
+        app,
+        id,
+        Box::new(page),
+        mailbox,
+        subscriptions,
+        url,
+        span,
+        nonce,
+    );
     reservation.keep();
     registry.task_started();
     tokio::spawn(session.run());
-    Ok(html)
+    Ok((html, nonce))
 }
 
 /// The attributes of a live page's root: its token signals and the stream it opens.
@@ -214,10 +226,12 @@ async fn event(app: App, req: Request) -> Response {
         .await;
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
-    match result {
+    let mut response = match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => err.into_event_response(version),
-    }
+    };
+    crate::security::no_store(response.headers_mut());
+    response
 }
 
 async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::Body) -> Result<()> {

@@ -21,6 +21,7 @@ use crate::document::write_root_patch;
 use crate::error::{Error, Result};
 use crate::page::{Ctx, Event, Message, Mount, PageData, Render, View, live_page_value};
 use crate::protocol::RELOAD_SCRIPT;
+use crate::security::Nonce;
 use crate::sse::{ExecuteScript, PatchSignals};
 
 pub(crate) struct Session {
@@ -41,6 +42,8 @@ pub(crate) struct Session {
     /// one pointer for it, not a `Span` in every task (which tips the task's memory into the
     /// next 128-byte size class).
     span: Option<Box<Span>>,
+    /// The script nonce of the page this session serves: every script it sends carries it.
+    nonce: Nonce,
 }
 
 /// Frees the slot and counts the task out however the task ends, and on a panic tells the
@@ -66,7 +69,7 @@ impl Drop for Session {
             if std::thread::panicking() {
                 tracing::error!("a handler panicked: the session ends and its tab reloads");
                 let mut out = Vec::new();
-                ExecuteScript::new(RELOAD_SCRIPT).write_to(&mut out);
+                write_script(&mut out, RELOAD_SCRIPT, self.nonce);
                 stream.end(End::Close, Some(Bytes::from(out)));
             } else {
                 stream.end(End::Close, None);
@@ -86,6 +89,9 @@ enum Waiting {
 }
 
 impl Session {
+    // Each argument is a part of the session the page GET made; a struct for them would only
+    // be taken apart again here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         app: &App,
         id: u128,
@@ -94,6 +100,7 @@ impl Session {
         subscriptions: Vec<String>,
         url: String,
         span: Span,
+        nonce: Nonce,
     ) -> Self {
         Session {
             id,
@@ -108,6 +115,7 @@ impl Session {
             url,
             renew_at: Instant::now() + app.sessions().config().token_ttl / 2,
             span: (!span.is_disabled()).then(|| Box::new(span)),
+            nonce,
         }
     }
 
@@ -238,6 +246,7 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
+        cx.nonce = Some(self.nonce);
         let result = self.page.event(&mut cx, Event::new(name, signals)).await;
         let result = match result {
             Err(err) if err.location().is_some() => {
@@ -258,6 +267,7 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
+        cx.nonce = Some(self.nonce);
         let result = self.page.info(&mut cx, message).await;
         let rerender = result.is_ok() && cx.render != Render::Never;
         self.finish(cx, rerender);
@@ -389,7 +399,7 @@ impl Session {
         let mut out = Vec::new();
         PatchSignals::raw(&json).write_to(&mut out);
         let script = crate::protocol::nav_token_script(&nav_token(&self.app, self.id));
-        ExecuteScript::new(&script).write_to(&mut out);
+        write_script(&mut out, &script, self.nonce);
         self.send(&out);
     }
 
@@ -405,8 +415,8 @@ impl Session {
             Ok(page) => page,
             Err(err) if err.location().is_some() => {
                 let mut out = Vec::new();
-                ExecuteScript::new(&crate::sse::redirect_script(err.location().unwrap_or("/")))
-                    .write_to(&mut out);
+                let redirect = crate::sse::redirect_script(err.location().unwrap_or("/"));
+                write_script(&mut out, &redirect, self.nonce);
                 self.send(&out);
                 return Ok(true);
             }
@@ -450,8 +460,16 @@ impl Session {
             nav.history,
             &nav_token(&app, self.id),
         );
-        ExecuteScript::new(&script).write_to(&mut out);
+        write_script(&mut out, &script, self.nonce);
         self.send(&out);
         Ok(true)
     }
+}
+
+/// Writes `source` as a script event whose element carries the page's `nonce`.
+fn write_script(out: &mut Vec<u8>, source: &str, nonce: Nonce) {
+    let nonce = nonce.to_string();
+    ExecuteScript::new(source)
+        .attributes(&[("nonce", &nonce)])
+        .write_to(out);
 }

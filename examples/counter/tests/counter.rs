@@ -45,7 +45,7 @@ async fn increment_and_decrement_patch_the_count_signal() {
     let up = click(&server, &token, "increment", r#"{"count":41}"#).await;
     assert_eq!(up.status, 200);
     assert_eq!(up.header("content-type"), Some("text/event-stream"));
-    assert_eq!(up.header("cache-control"), Some("no-cache"));
+    assert_eq!(up.header("cache-control"), Some("no-store"));
     assert_eq!(
         up.text(),
         "event: datastar-patch-signals\ndata: signals {\"count\":42}\n\n"
