@@ -31,18 +31,13 @@ use crate::response::Sse;
 use crate::sse::ExecuteScript;
 use crate::token::Purpose;
 
-/// Registers live page `P` at its path: a GET starts a session; events go to the session's
-/// own endpoint, never to the page URL.
+/// Registers live page `P` at its path: a GET starts a session. Events go to the session's
+/// own endpoint, never to the page URL, so every other method on the path is the app's.
 pub(crate) fn register_page<P: Page>(router: Router<()>, app: &App) -> Router<()> {
     let app = app.clone();
     router.route(
         P::ROUTE.path,
-        get(move |req: Request| page::<P>(app.clone(), req)).post(|| async {
-            (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "live pages take events on their session, not on the page URL",
-            )
-        }),
+        get(move |req: Request| page::<P>(app.clone(), req)),
     )
 }
 
