@@ -15,7 +15,7 @@ use axum::routing::get;
 use tracing::{Instrument, info_span};
 
 use crate::app::App;
-use crate::document::{document, path_and_query, write_root_patch};
+use crate::document::{document, error_page, path_and_query, write_root_patch};
 use crate::error::{Error, Result};
 use crate::page::{Ctx, Event, Mount, Page, PageData, Render, View, page_value};
 use crate::protocol::{ARGS_NAME, EVENT_HEADER, EVENT_NAME, TOKEN_HEADER, TOKEN_NAME, header};
@@ -43,7 +43,7 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     let _span = span.entered();
     match result {
         Ok(html) => HtmlResponse(html).into_response(),
-        Err(err) => err.into_response(),
+        Err(err) => error_page(&app, err),
     }
 }
 

@@ -20,7 +20,7 @@ use super::stream::LiveBody;
 use super::task::Session;
 use super::tokens::{nav_token, token_signals};
 use crate::app::App;
-use crate::document::{document, path_and_query};
+use crate::document::{document, error_page, path_and_query};
 use crate::error::{Error, Result};
 use crate::page::{Mount, Page, View, live_page_value};
 use crate::protocol::{
@@ -72,7 +72,7 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     let _span = span.entered();
     match result {
         Ok(html) => HtmlResponse(html).into_response(),
-        Err(err) => err.into_response(),
+        Err(err) => error_page(&app, err),
     }
 }
 
