@@ -11,7 +11,7 @@ use crate::pubsub::{LocalPubSub, PubSub};
 use crate::security::SecurityHeaders;
 use crate::serve::ServeConfig;
 use crate::session::handle::{Registry, SessionConfig};
-use crate::template::{DEFAULT_LAYOUT, Engine, Templates};
+use crate::template::{DEFAULT_ERROR_TEMPLATE, DEFAULT_LAYOUT, Engine, Templates};
 use crate::token::Keys;
 
 /// The Datastar client the default layout loads: the pinned v1.0.2 release on its CDN.
@@ -39,6 +39,7 @@ struct Inner {
     keys: Keys,
     client_url: String,
     layout: String,
+    error_template: String,
     state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     pubsub: Arc<dyn PubSub>,
     sessions: Registry,
@@ -74,6 +75,7 @@ impl App {
             keys: None,
             client_url: DEFAULT_CLIENT_URL.to_owned(),
             layout: DEFAULT_LAYOUT.to_owned(),
+            error_template: DEFAULT_ERROR_TEMPLATE.to_owned(),
             state: HashMap::new(),
             pubsub: None,
             sessions: SessionConfig::default(),
@@ -115,6 +117,12 @@ impl App {
     /// The default layout template's name.
     pub fn layout(&self) -> &str {
         &self.inner.layout
+    }
+
+    /// The template failed page requests are answered with (see
+    /// [`AppBuilder::error_template`]).
+    pub fn error_template(&self) -> &str {
+        &self.inner.error_template
     }
 
     /// The PubSub live sessions subscribe through.
@@ -218,6 +226,7 @@ pub struct AppBuilder {
     keys: Option<Keys>,
     client_url: String,
     layout: String,
+    error_template: String,
     state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     pubsub: Option<Arc<dyn PubSub>>,
     sessions: SessionConfig,
@@ -265,6 +274,16 @@ impl AppBuilder {
     /// `title`, `head` (the client script tag, to put in `<head>`) and `body` (the page root).
     pub fn layout(mut self, template: impl Into<String>) -> Self {
         self.layout = template.into();
+        self
+    }
+
+    /// The template a failed page request (a `GET` whose `mount` or render returned an error)
+    /// is answered with, instead of [`dstar/error.html`](DEFAULT_ERROR_TEMPLATE) (which an
+    /// app can also replace by providing a template of that name). It gets `status`,
+    /// `reason`, `message` and `causes`, as the constant's docs say. When it fails to render,
+    /// the answer is the error as plain text, with its status.
+    pub fn error_template(mut self, template: impl Into<String>) -> Self {
+        self.error_template = template.into();
         self
     }
 
@@ -324,6 +343,7 @@ impl AppBuilder {
                 keys,
                 client_url: self.client_url,
                 layout: self.layout,
+                error_template: self.error_template,
                 state: self.state,
                 pubsub: self
                     .pubsub

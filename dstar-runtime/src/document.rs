@@ -1,10 +1,10 @@
-//! The page document: a rendered body wrapped in the root element and the layout, and the
-//! patch that replaces the root's content later.
+//! The page document: a rendered body wrapped in the root element and the layout, the patch
+//! that replaces the root's content later, and the error page a failed page request gets.
 
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html as HtmlResponse, IntoResponse, Response};
 
 use crate::app::App;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::page::Html;
 use crate::protocol::{ROOT_ID, ROOT_SELECTOR};
 use crate::route::Route;
@@ -52,6 +52,56 @@ pub(crate) fn html_response(app: &App, html: String, nonce: Nonce) -> Response {
     app.security_headers().apply(response.headers_mut(), nonce);
     response
 }
+
+/// The answer to a failed page `GET`: the app's error template (see
+/// [`DEFAULT_ERROR_TEMPLATE`](crate::template::DEFAULT_ERROR_TEMPLATE)) with the error's
+/// status. A redirect stays a `303`. A 500 shows its message, and a 5xx its causes, in debug
+/// builds only.
+/// When the error template itself fails, the answer is the error as plain text (the failure
+/// is logged), so a broken template never hides the status or loops.
+///
+/// Only page loads get this: event, stream and navigation answers are read by the Datastar
+/// client, never shown, and keep their plain forms.
+pub(crate) fn error_page(app: &App, err: Error) -> Response {
+    if err.location().is_some() {
+        return err.into_response();
+    }
+    err.report();
+    let status = err.status();
+    // A 500's message may name internals: release builds keep it (and every 5xx's causes) in
+    // the log. Other statuses, a 503 "too many sessions" included, are written for the reader.
+    let debug = cfg!(debug_assertions);
+    let message = if status == http::StatusCode::INTERNAL_SERVER_ERROR && !debug {
+        GENERIC_SERVER_ERROR.to_owned()
+    } else {
+        err.message().to_owned()
+    };
+    let causes = if status.is_server_error() && debug {
+        err.causes()
+    } else {
+        Vec::new()
+    };
+    let ctx = minijinja::context! {
+        status => status.as_u16(),
+        reason => status.canonical_reason().unwrap_or(""),
+        message,
+        causes,
+    };
+    match app.templates().render(app.error_template(), ctx) {
+        Ok(html) => (status, HtmlResponse(html)).into_response(),
+        Err(template) => {
+            tracing::error!(
+                template = app.error_template(),
+                error = %crate::template::describe(&template),
+                "the error page failed to render; answering in plain text"
+            );
+            err.plain_response()
+        }
+    }
+}
+
+/// What a release build's error page says of a 5xx: its details are only in the log.
+const GENERIC_SERVER_ERROR: &str = "Something went wrong on our side. Please try again later.";
 
 /// The patch that replaces the root's content with a fresh render.
 pub(crate) fn write_root_patch(out: &mut Vec<u8>, body: &Html) {

@@ -277,21 +277,54 @@ impl IntoResponse for Error {
             }
             return response;
         }
+        self.report();
+        self.plain_response()
+    }
+}
+
+impl Error {
+    /// Logs the error as its answer is sent: a 5xx at `error` with its causes, a refusal at
+    /// `debug`.
+    pub(crate) fn report(&self) {
+        let status = self.status();
+        if status.is_server_error() {
+            log_error(self);
+        } else if self.location().is_none() {
+            tracing::debug!(status = status.as_u16(), reason = %self.message(), "request refused");
+        }
+    }
+
+    /// The answer as plain text, not logged: a 4xx's message, a 5xx's reason only.
+    pub(crate) fn plain_response(&self) -> Response {
         let Inner {
             status, message, ..
         } = &*self.inner;
         if status.is_server_error() {
-            log_error(&self);
             // A 500's message is for the logs (it may name internals); other 5xx (a 503 "too
             // many sessions") are written for the person who sees them.
             if *status == StatusCode::INTERNAL_SERVER_ERROR {
                 let text = status.canonical_reason().unwrap_or("server error");
                 return (*status, text).into_response();
             }
-            return (*status, message.clone().into_owned()).into_response();
         }
-        tracing::debug!(status = status.as_u16(), reason = %message, "request refused");
         (*status, message.clone().into_owned()).into_response()
+    }
+
+    /// The causes a person reading this error needs besides its message: each source whose
+    /// text the message does not already say (an error converted by `?` is its own message's
+    /// source, and a template error's message lists its causes).
+    pub(crate) fn causes(&self) -> Vec<String> {
+        let message = self.message();
+        let mut causes = Vec::new();
+        let mut source = self.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        causes
     }
 }
 
@@ -299,22 +332,10 @@ impl IntoResponse for Error {
 /// error converted by `?` is its own message's source, and a template error's message lists
 /// its causes).
 fn log_error(err: &Error) {
-    let message = err.message();
-    let mut causes = String::new();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !message.contains(&cause_text) {
-            if !causes.is_empty() {
-                causes.push_str(": ");
-            }
-            causes.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    let causes = err.causes().join(": ");
     tracing::error!(
         status = err.status().as_u16(),
-        error = %message,
+        error = %err.message(),
         caused_by = %causes,
         "request failed"
     );

@@ -77,6 +77,24 @@ impl Pages {
 
     /// Checks the table and builds the router.
     ///
+    /// # The app's own routes
+    ///
+    /// A page claims only the methods it answers on its path: `GET` (and `HEAD`), plus `POST`
+    /// for a stateless page that has events. A live page takes its events at `/__dstar/event`,
+    /// never on its own path. So an app adds its own handler for any other method beside a
+    /// page, on the returned router or merged from another one (axum joins method routers of
+    /// the same path when their methods differ):
+    ///
+    /// ```ignore
+    /// let router = dstar::router![Login, Dashboard]
+    ///     .into_router(app)
+    ///     .route("/login", axum::routing::post(sign_in))
+    ///     .merge(api_routes);
+    /// ```
+    ///
+    /// A method the page already answers cannot be routed twice: axum panics with its
+    /// "overlapping method route" message (a stateless page with events owns `POST`).
+    ///
     /// # Panics
     ///
     /// When two pages claim the same or overlapping paths; the message names both pages and

@@ -15,7 +15,7 @@ use axum::routing::get;
 use tracing::{Instrument, info_span};
 
 use crate::app::App;
-use crate::document::{document, html_response, path_and_query, write_root_patch};
+use crate::document::{document, error_page, html_response, path_and_query, write_root_patch};
 use crate::error::{Error, Result};
 use crate::page::{Ctx, Event, Mount, Page, PageData, Render, View, page_value};
 use crate::protocol::{ARGS_NAME, EVENT_HEADER, EVENT_NAME, TOKEN_HEADER, TOKEN_NAME, header};
@@ -23,15 +23,17 @@ use crate::response::Sse;
 use crate::security::Nonce;
 use crate::token::Purpose;
 
-/// Registers stateless page `P` at its path: GET renders it, POST runs an event.
+/// Registers stateless page `P` at its path: GET renders it and, only when the page has
+/// events, POST runs one. A page without events leaves POST on its path to the app (its own
+/// `POST /login` beside a `/login` page).
 pub(crate) fn register<P: Page>(router: Router<()>, app: &App) -> Router<()> {
     let on_get = app.clone();
-    let on_post = app.clone();
-    router.route(
-        P::ROUTE.path,
-        get(move |req: Request| page::<P>(on_get.clone(), req))
-            .post(move |req: Request| event::<P>(on_post.clone(), req)),
-    )
+    let mut methods = get(move |req: Request| page::<P>(on_get.clone(), req));
+    if !P::ROUTE.events.is_empty() {
+        let on_post = app.clone();
+        methods = methods.post(move |req: Request| event::<P>(on_post.clone(), req));
+    }
+    router.route(P::ROUTE.path, methods)
 }
 
 async fn page<P: Page>(app: App, req: Request) -> Response {
@@ -42,7 +44,7 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     let _span = span.entered();
     match result {
         Ok((html, nonce)) => html_response(&app, html, nonce),
-        Err(err) => err.into_response(),
+        Err(err) => error_page(&app, err),
     }
 }
 

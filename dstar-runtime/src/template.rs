@@ -46,6 +46,40 @@ const DEFAULT_LAYOUT_SOURCE: &str = r#"<!doctype html>
 </html>
 "#;
 
+/// The template a failed page request is answered with, unless the app names another
+/// (`AppBuilder::error_template`). Give the app a template of this name to replace the
+/// built-in one.
+///
+/// It gets `status` (the code, `404`), `reason` (`Not Found`), `message` (what the error says
+/// for a 4xx; for a 5xx a generic sentence in release builds and the error's own message in
+/// debug builds) and `causes` (the error's sources, outermost first: debug builds' 5xx only,
+/// else empty).
+pub const DEFAULT_ERROR_TEMPLATE: &str = "dstar/error.html";
+
+const DEFAULT_ERROR_SOURCE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ status }} {{ reason }}</title>
+</head>
+<body>
+<main>
+<h1>{{ status }} {{ reason }}</h1>
+<p style="white-space: pre-wrap">{{ message }}</p>
+{%- if causes %}
+<p>Caused by:</p>
+<ol>
+{%- for cause in causes %}
+<li style="white-space: pre-wrap">{{ cause }}</li>
+{%- endfor %}
+</ol>
+{%- endif %}
+</main>
+</body>
+</html>
+"#;
+
 /// Where template sources come from.
 #[derive(Debug, Clone)]
 pub struct Templates {
@@ -61,7 +95,7 @@ impl Default for Templates {
 }
 
 impl Templates {
-    /// No templates but the built-in layout; add some with [`with`](Self::with).
+    /// No templates but the built-in layout and error page; add some with [`with`](Self::with).
     pub fn new() -> Self {
         Templates {
             dirs: Vec::new(),
@@ -188,6 +222,9 @@ fn make_env(sources: &Templates) -> Environment<'static> {
         }
         if name == DEFAULT_LAYOUT {
             return Ok(Some(DEFAULT_LAYOUT_SOURCE.to_owned()));
+        }
+        if name == DEFAULT_ERROR_TEMPLATE {
+            return Ok(Some(DEFAULT_ERROR_SOURCE.to_owned()));
         }
         if name.split('/').any(|part| part == ".." || part.is_empty()) || name.contains('\\') {
             return Ok(None);

@@ -440,7 +440,18 @@ async fn the_session_cap_answers_503() {
     open_tab(&server, "/room").await;
     let third = server.get("/room", &[]).await;
     assert_eq!(third.status, 503);
-    assert_eq!(third.text(), "too many live sessions; try again later");
+    // A page load: the error page, which says why (only a 500 keeps its message to the log).
+    assert_eq!(
+        third.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        third
+            .text()
+            .contains("too many live sessions; try again later"),
+        "{}",
+        third.text()
+    );
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use super::stream::LiveBody;
 use super::task::Session;
 use super::tokens::{nav_token, token_signals};
 use crate::app::App;
-use crate::document::{document, html_response, path_and_query};
+use crate::document::{document, error_page, html_response, path_and_query};
 use crate::error::{Error, Result};
 use crate::page::{Mount, Page, View, live_page_value};
 use crate::protocol::{
@@ -32,18 +32,13 @@ use crate::security::Nonce;
 use crate::sse::ExecuteScript;
 use crate::token::Purpose;
 
-/// Registers live page `P` at its path: a GET starts a session; events go to the session's
-/// own endpoint, never to the page URL.
+/// Registers live page `P` at its path: a GET starts a session. Events go to the session's
+/// own endpoint, never to the page URL, so every other method on the path is the app's.
 pub(crate) fn register_page<P: Page>(router: Router<()>, app: &App) -> Router<()> {
     let app = app.clone();
     router.route(
         P::ROUTE.path,
-        get(move |req: Request| page::<P>(app.clone(), req)).post(|| async {
-            (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "live pages take events on their session, not on the page URL",
-            )
-        }),
+        get(move |req: Request| page::<P>(app.clone(), req)),
     )
 }
 
@@ -78,7 +73,7 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     let _span = span.entered();
     match result {
         Ok((html, nonce)) => html_response(&app, html, nonce),
-        Err(err) => err.into_response(),
+        Err(err) => error_page(&app, err),
     }
 }
 
