@@ -60,7 +60,9 @@ pub(crate) fn register_endpoints(router: Router<()>, app: &App) -> Router<()> {
 async fn page<P: Page>(app: App, req: Request) -> Response {
     if req.method() == http::Method::HEAD {
         // A HEAD (link checkers, monitors) must not start a session nobody will use.
-        return HtmlResponse("").into_response();
+        let mut response = HtmlResponse("").into_response();
+        crate::security::no_store(response.headers_mut());
+        return response;
     }
     let (parts, _body) = req.into_parts();
     let span = info_span!(
@@ -161,7 +163,10 @@ async fn stream(app: App, req: Request) -> Response {
     {
         Ok(claims) => claims,
         Err(err) => {
-            return (StatusCode::UNAUTHORIZED, format!("stream refused: {err}")).into_response();
+            let mut response =
+                (StatusCode::UNAUTHORIZED, format!("stream refused: {err}")).into_response();
+            crate::security::no_store(response.headers_mut());
+            return response;
         }
     };
     let last_event_id = header(&parts, &LAST_EVENT_ID_NAME)

@@ -112,7 +112,7 @@ impl fmt::Display for TestError {
             } => {
                 write!(f, "{request} answered {status}")?;
                 if !body.is_empty() {
-                    write!(f, ": {}", html::snippet(body))?;
+                    write!(f, ": {}", html::snippet(&readable(body)))?;
                 }
                 Ok(())
             }
@@ -158,3 +158,35 @@ impl fmt::Debug for TestError {
 }
 
 impl std::error::Error for TestError {}
+
+/// An answer's body as a person reads it: an HTML page (an error page) by the text of its
+/// `<body>`, anything else as it is.
+fn readable(body: &str) -> String {
+    let trimmed = body.trim_start();
+    let is_html = trimmed.len() >= 5
+        && (trimmed[..5].eq_ignore_ascii_case("<!doc")
+            || trimmed[..5].eq_ignore_ascii_case("<html"));
+    if !is_html {
+        return body.to_owned();
+    }
+    let start = body
+        .find("<body")
+        .and_then(|at| body[at..].find('>').map(|end| at + end + 1))
+        .unwrap_or(0);
+    let end = body[start..]
+        .find("</body>")
+        .map_or(body.len(), |end| start + end);
+    html::text_content(&body[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_page_reads_as_its_text() {
+        let page = "<!doctype html><html><head><title>404</title></head>\n<body><h1>404 Not Found</h1>\n<p>no page at `/x`</p></body></html>";
+        assert_eq!(readable(page), "404 Not Found no page at `/x`");
+        assert_eq!(readable("unknown event `x`"), "unknown event `x`");
+    }
+}
