@@ -348,10 +348,6 @@ pub struct Ctx<'a> {
     pub(crate) page: PageData<'a>,
     pub(crate) route: &'static Route,
     pub(crate) url: Option<String>,
-    /// The page's script nonce, when the server remembers it (a live session): scripts sent
-    /// with [`execute_script`](Self::execute_script) carry it, so they run under a
-    /// Content-Security-Policy that asks for it.
-    pub(crate) nonce: Option<Nonce>,
 }
 
 /// What templates learn about the page (`event()` needs its URL and token). A stateless event
@@ -406,7 +402,6 @@ impl<'a> Ctx<'a> {
             page,
             route,
             url: None,
-            nonce: None,
         }
     }
 
@@ -507,7 +502,13 @@ impl<'a> Ctx<'a> {
 
     /// Runs JavaScript in the browser.
     pub fn execute_script(&mut self, script: &str) {
-        match self.nonce {
+        // A live session's page nonce is derived when a script needs it, not on every event;
+        // a stateless answer's scripts have none to carry (see `security`).
+        let nonce = self
+            .session
+            .as_ref()
+            .map(|session| Nonce::for_session(self.app.keys(), session.id()));
+        match nonce {
             Some(nonce) => {
                 let nonce = nonce.to_string();
                 ExecuteScript::new(script)

@@ -198,6 +198,13 @@ impl Nonce {
     pub(crate) fn random() -> Self {
         Nonce(crate::token::random_id())
     }
+
+    /// The nonce of live session `session`'s page: derived from the signing key, so it is as
+    /// unguessable as a random one and the session need not keep it (16 bytes in every idle
+    /// session would move its task into tokio's next 128-byte size class).
+    pub(crate) fn for_session(keys: &crate::token::Keys, session: u128) -> Self {
+        Nonce(keys.derive(b"dstar script nonce", session))
+    }
 }
 
 impl fmt::Display for Nonce {

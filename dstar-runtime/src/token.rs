@@ -201,6 +201,19 @@ impl Keys {
         )
     }
 
+    /// 128 bits only this server can compute for `session` and `label`: the HMAC of both
+    /// under the current key. What a session needs to remember (a script nonce) is derived
+    /// again when needed instead of kept in every session.
+    pub(crate) fn derive(&self, label: &[u8], session: u128) -> u128 {
+        let mut context = hmac::Context::with_key(&self.current);
+        context.update(label);
+        context.update(&session.to_be_bytes());
+        let tag = context.sign();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&tag.as_ref()[..16]);
+        u128::from_be_bytes(bytes)
+    }
+
     /// Signs a token with explicit times (tests use it to make expired tokens).
     pub fn sign_at(&self, purpose: Purpose, session: u128, issued: u64, expires: u64) -> String {
         let mut bytes = [0u8; PAYLOAD + TAG];

@@ -106,7 +106,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
         page: live_page_value(&url),
     };
     let body = page.render(&view)?;
-    let nonce = Nonce::random();
+    let nonce = Nonce::for_session(app.keys(), id);
     let html = document(
         app,
         &P::ROUTE,
@@ -123,16 +123,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
     let span =
         info_span!(parent: None, "dstar.session", page = P::ROUTE.name, session = %short_id(id));
     span.follows_from(Span::current());
-    let session = Session::new(
-        app,
-        id,
-        Box::new(page),
-        mailbox,
-        subscriptions,
-        url,
-        span,
-        nonce,
-    );
+    let session = Session::new(app, id, Box::new(page), mailbox, subscriptions, url, span);
     reservation.keep();
     registry.task_started();
     tokio::spawn(session.run());

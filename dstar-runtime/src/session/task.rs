@@ -42,8 +42,6 @@ pub(crate) struct Session {
     /// one pointer for it, not a `Span` in every task (which tips the task's memory into the
     /// next 128-byte size class).
     span: Option<Box<Span>>,
-    /// The script nonce of the page this session serves: every script it sends carries it.
-    nonce: Nonce,
 }
 
 /// Frees the slot and counts the task out however the task ends, and on a panic tells the
@@ -69,7 +67,7 @@ impl Drop for Session {
             if std::thread::panicking() {
                 tracing::error!("a handler panicked: the session ends and its tab reloads");
                 let mut out = Vec::new();
-                write_script(&mut out, RELOAD_SCRIPT, self.nonce);
+                write_script(&mut out, RELOAD_SCRIPT, self.nonce());
                 stream.end(End::Close, Some(Bytes::from(out)));
             } else {
                 stream.end(End::Close, None);
@@ -89,9 +87,6 @@ enum Waiting {
 }
 
 impl Session {
-    // Each argument is a part of the session the page GET made; a struct for them would only
-    // be taken apart again here.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         app: &App,
         id: u128,
@@ -100,7 +95,6 @@ impl Session {
         subscriptions: Vec<String>,
         url: String,
         span: Span,
-        nonce: Nonce,
     ) -> Self {
         Session {
             id,
@@ -115,7 +109,6 @@ impl Session {
             url,
             renew_at: Instant::now() + app.sessions().config().token_ttl / 2,
             span: (!span.is_disabled()).then(|| Box::new(span)),
-            nonce,
         }
     }
 
@@ -204,6 +197,11 @@ impl Session {
         self.page.terminate().await;
     }
 
+    /// The script nonce of the page this session serves: every script it sends carries it.
+    fn nonce(&self) -> Nonce {
+        Nonce::for_session(self.app.keys(), self.id)
+    }
+
     /// The parent of the spans of what the session does.
     fn span_id(&self) -> Option<tracing::Id> {
         self.span.as_deref().and_then(Span::id)
@@ -246,7 +244,6 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
-        cx.nonce = Some(self.nonce);
         let result = self.page.event(&mut cx, Event::new(name, signals)).await;
         let result = match result {
             Err(err) if err.location().is_some() => {
@@ -267,7 +264,6 @@ impl Session {
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
-        cx.nonce = Some(self.nonce);
         let result = self.page.info(&mut cx, message).await;
         let rerender = result.is_ok() && cx.render != Render::Never;
         self.finish(cx, rerender);
@@ -399,7 +395,7 @@ impl Session {
         let mut out = Vec::new();
         PatchSignals::raw(&json).write_to(&mut out);
         let script = crate::protocol::nav_token_script(&nav_token(&self.app, self.id));
-        write_script(&mut out, &script, self.nonce);
+        write_script(&mut out, &script, self.nonce());
         self.send(&out);
     }
 
@@ -416,7 +412,7 @@ impl Session {
             Err(err) if err.location().is_some() => {
                 let mut out = Vec::new();
                 let redirect = crate::sse::redirect_script(err.location().unwrap_or("/"));
-                write_script(&mut out, &redirect, self.nonce);
+                write_script(&mut out, &redirect, self.nonce());
                 self.send(&out);
                 return Ok(true);
             }
@@ -460,7 +456,7 @@ impl Session {
             nav.history,
             &nav_token(&app, self.id),
         );
-        write_script(&mut out, &script, self.nonce);
+        write_script(&mut out, &script, self.nonce());
         self.send(&out);
         Ok(true)
     }
