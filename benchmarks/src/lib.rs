@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod baseline;
+pub mod chart;
 pub mod child;
 pub mod client;
 pub mod pages;

@@ -4,8 +4,10 @@
 //! [`PubSub`] is a trait so that a multi-node backend (Redis, NATS, Postgres `LISTEN`) can
 //! replace the in-process [`LocalPubSub`] without touching pages.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -31,37 +33,90 @@ pub trait PubSub: Send + Sync + 'static {
     fn broadcast(&self, topic: &str, events: Bytes) -> usize;
 }
 
-/// The in-process PubSub: a map from topic to its subscribed sessions.
+/// The in-process PubSub: a map from topic to the set of its subscribed sessions.
+///
+/// Subscribing and unsubscribing cost O(1) whatever a topic's size (a hash set keyed by session
+/// id); publishing walks the topic's subscribers once. Each topic has its own lock, so a publish
+/// to one topic never waits for another, and the map of topics is locked only to find a topic or
+/// to add or drop one.
 #[derive(Default)]
 pub struct LocalPubSub {
-    topics: RwLock<HashMap<Arc<str>, Vec<SessionHandle>>>,
+    topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+}
+
+/// One topic's subscribers. Lock order: the map of topics, then a topic.
+#[derive(Default)]
+struct Topic {
+    subscribers: RwLock<HashSet<Subscriber>>,
+}
+
+/// A subscribed session, equal and hashed by its id so the set can be probed with a bare id.
+struct Subscriber(SessionHandle);
+
+impl PartialEq for Subscriber {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id()
+    }
+}
+
+impl Eq for Subscriber {}
+
+impl Hash for Subscriber {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id().hash(state);
+    }
+}
+
+impl Borrow<u128> for Subscriber {
+    fn borrow(&self) -> &u128 {
+        // Agrees with `Hash` and `Eq`, which look at the id alone.
+        self.0.id_ref()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl fmt::Debug for LocalPubSub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         f.debug_struct("LocalPubSub")
-            .field("topics", &topics.len())
+            .field("topics", &read(&self.topics).len())
             .finish()
     }
 }
 
 impl PubSub for LocalPubSub {
     fn subscribe(&self, topic: &str, session: SessionHandle) {
-        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-        let subscribers = topics.entry(Arc::from(topic)).or_default();
-        if !subscribers.iter().any(|s| s.id() == session.id()) {
-            subscribers.push(session);
+        {
+            // The common case: the topic exists. Holding the map's read lock while inserting
+            // keeps the topic from being dropped as empty in between.
+            let topics = read(&self.topics);
+            if let Some(existing) = topics.get(topic) {
+                write(&existing.subscribers).insert(Subscriber(session));
+                return;
+            }
         }
+        let mut topics = write(&self.topics);
+        let entry = topics.entry(Arc::from(topic)).or_default();
+        write(&entry.subscribers).insert(Subscriber(session));
     }
 
     fn unsubscribe(&self, topic: &str, session: u128) {
-        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(subscribers) = topics.get_mut(topic) {
-            subscribers.retain(|s| s.id() != session);
-            if subscribers.is_empty() {
-                topics.remove(topic);
-            }
+        let emptied = {
+            let topics = read(&self.topics);
+            let Some(existing) = topics.get(topic) else {
+                return;
+            };
+            let mut subscribers = write(&existing.subscribers);
+            subscribers.remove(&session) && subscribers.is_empty()
+        };
+        if emptied {
+            self.drop_if_empty(topic);
         }
     }
 
@@ -82,31 +137,116 @@ impl PubSub for LocalPubSub {
 impl LocalPubSub {
     /// Hands something to every subscriber of `topic`; drops the subscribers that have ended.
     fn deliver(&self, topic: &str, send: impl Fn(&SessionHandle) -> bool) -> usize {
-        let (key, delivered, dead) = {
-            let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
-            let Some((key, subscribers)) = topics.get_key_value(topic) else {
-                return 0;
-            };
-            let mut delivered = 0;
-            let mut dead = false;
-            for session in subscribers {
-                if send(session) {
-                    delivered += 1;
-                } else {
-                    dead |= session.is_closed();
-                }
-            }
-            (key.clone(), delivered, dead)
+        // Only the topic stays locked during the walk: other topics are free meanwhile.
+        let Some(found) = read(&self.topics).get(topic).cloned() else {
+            return 0;
         };
+        let mut delivered = 0;
+        let mut dead = false;
+        for Subscriber(session) in read(&found.subscribers).iter() {
+            if send(session) {
+                delivered += 1;
+            } else {
+                dead |= session.is_closed();
+            }
+        }
         if dead {
-            let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(subscribers) = topics.get_mut(&key) {
-                subscribers.retain(|s| !s.is_closed());
-                if subscribers.is_empty() {
-                    topics.remove(&key);
-                }
+            let emptied = {
+                let mut subscribers = write(&found.subscribers);
+                subscribers.retain(|Subscriber(s)| !s.is_closed());
+                subscribers.is_empty()
+            };
+            if emptied {
+                self.drop_if_empty(topic);
             }
         }
         delivered
+    }
+
+    /// Removes `topic` from the map if nobody subscribed to it again meanwhile.
+    fn drop_if_empty(&self, topic: &str) {
+        let mut topics = write(&self.topics);
+        if topics
+            .get(topic)
+            .is_some_and(|t| read(&t.subscribers).is_empty())
+        {
+            topics.remove(topic);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::handle::Mailbox;
+
+    fn session(id: u128) -> SessionHandle {
+        SessionHandle::new(id, Arc::new(Mailbox::new(8)))
+    }
+
+    fn size(pubsub: &LocalPubSub, topic: &str) -> Option<usize> {
+        read(&pubsub.topics)
+            .get(topic)
+            .map(|t| read(&t.subscribers).len())
+    }
+
+    #[test]
+    fn a_session_subscribes_once_and_leaves_by_id() {
+        let pubsub = LocalPubSub::default();
+        let (a, b) = (session(1), session(2));
+        pubsub.subscribe("room", a.clone());
+        pubsub.subscribe("room", a.clone());
+        pubsub.subscribe("room", b.clone());
+        assert_eq!(size(&pubsub, "room"), Some(2));
+        assert_eq!(pubsub.publish("room", Message::new(1u8)), 2);
+
+        pubsub.unsubscribe("room", 1);
+        pubsub.unsubscribe("room", 1);
+        pubsub.unsubscribe("elsewhere", 2);
+        assert_eq!(size(&pubsub, "room"), Some(1));
+        assert_eq!(pubsub.broadcast("room", Bytes::from_static(b"x")), 1);
+
+        // The last subscriber out takes the topic with it; a new one brings it back.
+        pubsub.unsubscribe("room", 2);
+        assert_eq!(size(&pubsub, "room"), None);
+        assert_eq!(pubsub.publish("room", Message::new(1u8)), 0);
+        pubsub.subscribe("room", b);
+        assert_eq!(pubsub.publish("room", Message::new(1u8)), 1);
+    }
+
+    #[test]
+    fn ended_sessions_are_dropped_on_the_next_publish() {
+        let pubsub = LocalPubSub::default();
+        let (live, ended) = (session(1), session(2));
+        pubsub.subscribe("room", live.clone());
+        pubsub.subscribe("room", ended.clone());
+        pubsub.subscribe("solo", ended.clone());
+        ended.mailbox().close();
+
+        assert_eq!(pubsub.publish("room", Message::new(1u8)), 1);
+        assert_eq!(size(&pubsub, "room"), Some(1));
+        assert_eq!(pubsub.broadcast("solo", Bytes::from_static(b"x")), 0);
+        assert_eq!(size(&pubsub, "solo"), None);
+    }
+
+    #[test]
+    fn many_subscribers_come_and_go_by_id() {
+        let pubsub = LocalPubSub::default();
+        let sessions: Vec<_> = (0..1_000).map(session).collect();
+        for s in &sessions {
+            pubsub.subscribe("room", s.clone());
+        }
+        for s in sessions.iter().filter(|s| s.id() % 2 == 0) {
+            pubsub.unsubscribe("room", s.id());
+        }
+        assert_eq!(pubsub.publish("room", Message::new(1u8)), 500);
+        assert!(
+            read(&pubsub.topics)["room"]
+                .subscribers
+                .read()
+                .unwrap()
+                .iter()
+                .all(|Subscriber(s)| s.id() % 2 == 1)
+        );
     }
 }

@@ -410,6 +410,11 @@ impl SessionHandle {
         self.id
     }
 
+    /// The id by reference, for sets of handles probed by id.
+    pub(crate) fn id_ref(&self) -> &u128 {
+        &self.id
+    }
+
     /// Sends a message to the session's `info`. Returns `false` if the session is gone or its
     /// mailbox is full.
     pub fn send<T: std::any::Any + Send + Sync>(&self, payload: T) -> bool {
