@@ -7,6 +7,10 @@
 //!     connected stream; a bare `Sse::stream` over an `mpsc` channel is measured the same way.
 //! (b) Real loopback connections: a client process opens N bare SSE streams, then N dstar
 //!     live sessions with their streams; the server process counts its live bytes.
+//! (c) Busy sessions: sessions of a page that renders ~1 KB receive 64, 200 and 1,000 events,
+//!     and the heap and RSS per session are read after each step (`BUSY_SESSIONS`, `ROUNDS`),
+//!     with the default replay ring and with a ring bounded by count alone. Draws
+//!     `benchmarks/charts/busy_session_memory.svg`.
 //!
 //! `cargo bench -p dstar-benchmarks --bench session_memory` (set `SESSIONS` / `CONNECTIONS` to
 //! change N). Needs an open-file limit of at least `CONNECTIONS + 100`.
@@ -52,6 +56,7 @@ fn main() {
         println!("# Live session memory (live heap bytes, counted by a global allocator)\n");
         in_process(sessions).await;
         with_connections(connections).await;
+        busy(dstar_benchmarks::env_usize("BUSY_SESSIONS", 300)).await;
     });
 }
 
@@ -289,4 +294,113 @@ async fn open_kind(kind: &str, addr: SocketAddr, n: usize) -> Vec<Conn> {
         other => panic!("unknown kind {other}"),
     };
     client::open_streams(addr, requests, 64).await
+}
+
+/// Resident set size of this process, from `/proc/self/status` (Linux; zero elsewhere).
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Busy sessions: `n` sessions of a page whose renders are ~1 KB each get 64, then 200, then
+/// 1,000 events (no stream attached: every event is kept for replay as it would be for a tab
+/// that is away), with the replay ring bounded by the default bytes and, for comparison, by
+/// count alone (`replay_bytes: usize::MAX`, the ring before it had a byte bound).
+async fn busy(n: usize) {
+    println!("## (c) Busy sessions: heap and RSS per session after many ~1 KB re-renders\n");
+    let rounds = dstar_benchmarks::env_usize("ROUNDS", 3).max(1);
+    let steps = [64usize, 200, 1_000];
+    let default_bytes = dstar::session::SessionConfig::default().replay_bytes;
+    let bounds = [
+        (
+            format!("ring bounded by {default_bytes} B (default)"),
+            default_bytes,
+        ),
+        (
+            "ring bounded by count alone (64 events)".to_string(),
+            usize::MAX,
+        ),
+    ];
+    // (bound, step) -> per-round (heap, rss) bytes per session.
+    let mut figures = vec![vec![Vec::new(); steps.len()]; bounds.len()];
+    for _ in 0..rounds {
+        for (b, (_, replay_bytes)) in bounds.iter().enumerate() {
+            let config = dstar::session::SessionConfig {
+                replay_bytes: *replay_bytes,
+                ..dstar_benchmarks::session_config()
+            };
+            let app = dstar_benchmarks::app(config);
+            let router = dstar_benchmarks::router(&app);
+            let mut warm = String::with_capacity(WARM_UP * TOKEN_LEN);
+            load_pages(&router, "/busy", WARM_UP, &mut warm).await;
+            let mut tokens = Vec::with_capacity(n);
+            settle().await;
+            let (heap0, rss0) = (live(), rss());
+            for _ in 0..n {
+                let response = call(&router, get("/busy")).await;
+                assert_eq!(response.status(), 200);
+                tokens.push(dstar_benchmarks::event_token(&body_text(response).await));
+            }
+            let mut sent = 0;
+            for (s, step) in steps.iter().enumerate() {
+                for token in &tokens {
+                    for _ in sent..*step {
+                        let request = Request::post("/__dstar/event")
+                            .header("x-dstar-token", token.as_str())
+                            .header("x-dstar-event", "bump")
+                            .header("content-type", "application/json")
+                            .body(Body::from("{}"))
+                            .expect("request");
+                        assert_eq!(call(&router, request).await.status(), 204);
+                    }
+                }
+                sent = *step;
+                settle().await;
+                let heap = (live() as f64 - heap0 as f64) / n as f64;
+                let rss = (rss() as f64 - rss0 as f64) / n as f64;
+                figures[b][s].push((heap, rss));
+            }
+            app.sessions().shutdown(Duration::from_secs(10)).await;
+        }
+    }
+    println!("| replay ring | events per session | heap per session | RSS per session |");
+    println!("| --- | ---: | ---: | ---: |");
+    let spread = |values: Vec<f64>| {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!(
+            "{:.0} B ({:.0}–{:.0})",
+            dstar_benchmarks::median(&values),
+            min,
+            max
+        )
+    };
+    let mut series = Vec::new();
+    for (b, (name, _)) in bounds.iter().enumerate() {
+        let mut points = Vec::new();
+        for (s, step) in steps.iter().enumerate() {
+            let heap: Vec<f64> = figures[b][s].iter().map(|f| f.0).collect();
+            let rss: Vec<f64> = figures[b][s].iter().map(|f| f.1).collect();
+            points.push((*step as f64, dstar_benchmarks::median(&heap) / 1024.0));
+            println!("| {name} | {step} | {} | {} |", spread(heap), spread(rss));
+        }
+        series.push((format!("heap, {name}"), points));
+    }
+    println!(
+        "\n({n} sessions of a page rendering ~1 KB, {rounds} rounds: median (min–max); \
+         target ≤ 8 KB per busy session)\n"
+    );
+    let path = dstar_benchmarks::chart::line(
+        "busy_session_memory.svg",
+        "Heap per live session against events received (~1 KB renders)",
+        "events received",
+        "KB of heap per session",
+        &series,
+    );
+    println!("Chart: {}\n", path.display());
 }

@@ -57,7 +57,7 @@ pub fn app(config: SessionConfig) -> App {
 pub fn router(app: &App) -> Router {
     let publisher = app.clone();
     let broadcaster = app.clone();
-    dstar::router![Idle, Counter, pages::TemplatedCounter, Count]
+    dstar::router![Idle, Counter, pages::TemplatedCounter, Count, pages::Busy]
         .into_router(app.clone())
         .route(
             "/bench/publish",

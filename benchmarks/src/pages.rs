@@ -153,3 +153,43 @@ impl Page for Count {
         }
     }
 }
+
+/// A live page whose every render is about 1 KB (a list of sixteen rows): `bump` changes one
+/// row, and the re-render of the whole list is what a busy session's replay ring keeps.
+#[derive(Debug)]
+pub struct Busy {
+    count: u64,
+}
+
+impl Page for Busy {
+    const ROUTE: Route = Route::new("Busy", "/busy", file!(), line!())
+        .live()
+        .events(&["bump"]);
+
+    async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
+        Ok(Busy { count: 0 })
+    }
+
+    fn render(&self, _view: &View<'_>) -> dstar::Result<Html> {
+        let mut html = String::with_capacity(1100);
+        html.push_str("<ul id=\"rows\">");
+        for row in 0..16 {
+            html.push_str(&format!(
+                "<li id=\"row-{row}\" class=\"row\">Row {row}: seen {} times</li>",
+                self.count + row
+            ));
+        }
+        html.push_str("</ul>");
+        Ok(Html(html))
+    }
+
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
+        match event.name() {
+            "bump" => {
+                self.count += 1;
+                Ok(())
+            }
+            _ => Err(event.unknown()),
+        }
+    }
+}

@@ -343,6 +343,38 @@ async fn a_reconnect_past_the_ring_gets_a_full_render() {
 }
 
 #[tokio::test]
+async fn the_ring_is_bounded_by_bytes_too() {
+    // A root patch of this page is 60 to 125 bytes: 250 bytes hold the last two, whatever the
+    // count bound.
+    let app = app_with(SessionConfig {
+        replay_events: 64,
+        replay_bytes: 250,
+        ..SessionConfig::default()
+    });
+    let server = serve(&app).await;
+    let tab = open_tab(&server, "/room").await;
+    drop(connect(&server, &tab, None).await);
+    for _ in 0..5 {
+        assert_eq!(send(&server, &tab, "bump").await.status, 204);
+    }
+    // The last two are replayed exactly.
+    let mut stream = connect(&server, &tab, Some(3)).await;
+    for n in [4, 5] {
+        let event = stream.expect_event(WAIT).await;
+        assert_eq!(
+            (event.id.clone(), root_html(&event)),
+            (Some(n.to_string()), format!(r#"<p id="n">{n}</p>"#))
+        );
+    }
+    drop(stream);
+    // Further back than the bytes allow: one full render.
+    let mut stream = connect(&server, &tab, Some(2)).await;
+    let event = stream.expect_event(WAIT).await;
+    assert_eq!(root_html(&event), r#"<p id="n">5</p>"#);
+    assert_eq!(event.id.as_deref(), Some("6"));
+}
+
+#[tokio::test]
 async fn a_second_stream_replaces_the_first() {
     let app = app_with(SessionConfig::default());
     let server = serve(&app).await;

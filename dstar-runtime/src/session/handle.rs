@@ -35,6 +35,12 @@ pub struct SessionConfig {
     pub heartbeat: Duration,
     /// How many recent events a session keeps for replay after a reconnect.
     pub replay_events: usize,
+    /// How many bytes of recent events a session keeps for replay, at most (events as sent,
+    /// shared broadcast bodies counted in full). A reconnect that missed more than the ring
+    /// holds gets one full render instead, so this bounds a busy session's memory, not what a
+    /// client sees: with the default, a session whose page renders ~1 KB keeps its last few
+    /// events (BENCHMARKS.md has the curve).
+    pub replay_bytes: usize,
     /// How many encoded batches may wait for a slow client before they are replaced by one
     /// full re-render.
     pub stream_queue: usize,
@@ -53,6 +59,7 @@ impl Default for SessionConfig {
             reconnect_grace: Duration::from_secs(30),
             heartbeat: Duration::from_secs(15),
             replay_events: 64,
+            replay_bytes: 4096,
             stream_queue: 64,
             mailbox: 256,
             token_ttl: Duration::from_secs(3600),

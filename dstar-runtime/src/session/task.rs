@@ -333,10 +333,20 @@ impl Session {
         bytes
     }
 
+    /// Keeps an event for replay, within the ring's count and byte bounds (oldest out first).
+    /// An event larger than the byte bound alone empties the ring: a reconnect that missed it
+    /// gets one full render, which is never older than what it replaces.
     fn remember(&mut self, id: u64, head: Bytes, body: Bytes) {
+        let config = self.app.sessions().config();
+        let (max_events, max_bytes) = (config.replay_events, config.replay_bytes);
         self.ring.push_back((id, head, body));
-        while self.ring.len() > self.app.sessions().config().replay_events {
-            self.ring.pop_front();
+        // Counted afresh: the ring is short, and a running total would grow every session.
+        let mut bytes: usize = self.ring.iter().map(|(_, h, b)| h.len() + b.len()).sum();
+        while self.ring.len() > max_events || bytes > max_bytes {
+            let Some((_, head, body)) = self.ring.pop_front() else {
+                break;
+            };
+            bytes -= head.len() + body.len();
         }
     }
 
