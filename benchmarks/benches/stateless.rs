@@ -56,6 +56,9 @@ fn main() {
     } else {
         dstar_benchmarks::runtime()
     };
+    if dstar_benchmarks::observe_if_asked() {
+        println!("(with a tracing subscriber at `info` and a metrics recorder installed)\n");
+    }
     let app = dstar_benchmarks::app(dstar_benchmarks::session_config());
     let addr = runtime.block_on(dstar_benchmarks::serve(dstar_benchmarks::router(&app)));
     let token =

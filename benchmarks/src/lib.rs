@@ -242,19 +242,19 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// With `DSTAR_BENCH_OBSERVE=1`, installs what a production server runs with: a `tracing`
+/// Installs what a production server runs with, unless `DSTAR_BENCH_OBSERVE=0`: a `tracing`
 /// subscriber at `info` (formatting to a sink, so only the spans' cost is measured, not a
-/// terminal's) and a metrics recorder. Returns whether it did, for the report.
+/// terminal's) and the Prometheus metrics recorder (without its HTTP listener). Returns whether
+/// it did, for the report.
 pub fn observe_if_asked() -> bool {
-    if std::env::var_os("DSTAR_BENCH_OBSERVE").is_none_or(|v| v == "0") {
+    if std::env::var_os("DSTAR_BENCH_OBSERVE").is_some_and(|v| v == "0") {
         return false;
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::sink)
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .init();
-    metrics_util::debugging::DebuggingRecorder::new()
-        .install()
-        .expect("no other metrics recorder");
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    metrics::set_global_recorder(recorder).expect("no other metrics recorder");
     true
 }
