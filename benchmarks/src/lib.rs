@@ -243,8 +243,8 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 }
 
 /// Installs what a production server runs with, unless `DSTAR_BENCH_OBSERVE=0`: a `tracing`
-/// subscriber at `info` (formatting to a sink, so only the spans' cost is measured, not a
-/// terminal's) and the Prometheus metrics recorder (without its HTTP listener). Returns whether
+/// subscriber at `info` (plain text, as a server logs to a file or journal, formatted to a sink
+/// so only the spans' cost is measured, not a terminal's) and the Prometheus metrics recorder (without its HTTP listener). Returns whether
 /// it did, for the report.
 pub fn observe_if_asked() -> bool {
     if std::env::var_os("DSTAR_BENCH_OBSERVE").is_some_and(|v| v == "0") {
@@ -252,6 +252,7 @@ pub fn observe_if_asked() -> bool {
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::sink)
+        .with_ansi(false)
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .init();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
