@@ -3,6 +3,11 @@
 //! Listens on `DSTAR_ADDR` (default `127.0.0.1:3000`). Stop it with ctrl-c: open streams are
 //! ended with a retry hint and every page's `terminate` runs.
 
+/// mimalloc gives freed memory back to the OS; glibc's malloc keeps what a peak of sessions
+/// used for ever (BENCHMARKS.md, "Memory given back").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     // `RUST_LOG=dstar_runtime=debug` shows each event's patches; the default is `info`.
