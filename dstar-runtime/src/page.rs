@@ -349,7 +349,7 @@ pub struct Ctx<'a> {
     pub(crate) page: PageData<'a>,
     pub(crate) route: &'static Route,
     pub(crate) url: Option<String>,
-    /// The path the app is mounted under (see [`mount_prefix`](crate::protocol::mount_prefix)).
+    /// The path the app is mounted under (see `protocol::mount_prefix`).
     pub(crate) prefix: &'a str,
 }
 

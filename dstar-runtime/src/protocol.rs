@@ -20,8 +20,10 @@
 //! # Under a prefix
 //!
 //! The paths above are the router's own. When the router is nested
-//! (`Router::new().nest("/app", router)`), every URL dstar writes for the browser is the
-//! request's [`mount_prefix`] followed by the app path: `/app/__dstar/stream`, `/app/counter`.
+//! (`Router::new().nest("/app", router)`), every URL dstar writes for the browser is the path
+//! the request says the router is mounted under followed by the app path:
+//! `/app/__dstar/stream`, `/app/counter`. The prefix is read from each request: axum's
+//! `OriginalUri` (what the browser asked for) minus the path the nested router matched.
 
 use http::HeaderName;
 
