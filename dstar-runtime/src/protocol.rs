@@ -177,6 +177,9 @@ pub(crate) const SAME_PATH_PREFIX: &str = "window.location.pathname + ";
 pub(crate) const NAVIGATE_CALL: &str = "window.__dstarNav(";
 /// A full page load, called with a JS string.
 pub(crate) const LOAD_CALL: &str = "window.location.assign(";
+/// The navigation script's request to [`NAV_PATH`] under the mount prefix: followed by a JS
+/// string.
+pub(crate) const NAV_FETCH_CALL: &str = "response = await fetch(";
 
 /// The script that stores a fresh navigation token.
 pub(crate) fn nav_token_script(token: &str) -> String {
@@ -266,7 +269,7 @@ pub(crate) fn navigation_client_script(prefix: &str, token: &str, nonce: &str) -
   window.__dstarNav = async (url, history) => {{
     let response;
     try {{
-      response = await fetch({path}, {{method: "POST", headers: {{"{TOKEN_HEADER}": d.nav, "{URL_HEADER}": url, "{HISTORY_HEADER}": history || "push"}}}});
+      {NAV_FETCH_CALL}{path}, {{method: "POST", headers: {{"{TOKEN_HEADER}": d.nav, "{URL_HEADER}": url, "{HISTORY_HEADER}": history || "push"}}}});
     }} catch (e) {{
       window.location.assign(url);
       return;

@@ -429,3 +429,24 @@ async fn a_prefix_with_a_parameter_is_the_one_the_request_named() {
     assert_internal_paths_under("/t/acme", &html);
     assert_eq!(*outside.lock().unwrap(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_test_client_drives_a_nested_router() {
+    let app = App::builder().secret_key(b"prefix tests").build().unwrap();
+    let pages = dstar::router![Counter, Home, Item, Guarded].into_router(app);
+    let client = dstar::test::TestClient::new(Router::new().nest("/app", pages));
+
+    let mut counter = client.get("/app/counter").await.unwrap();
+    counter.click_on("#plus").await.unwrap();
+    counter.assert_signal("count", 1);
+
+    let mut tab = client.get("/app").await.unwrap();
+    assert!(tab.is_live());
+    tab.event("where", json!({})).await.unwrap();
+    tab.assert_signal("at", "home");
+    tab.click_on(r#"a[href="/app/items/3"]"#).await.unwrap();
+    tab.assert_url("/app/items/3");
+    tab.assert_text("h1", "item 3");
+    tab.event("where", json!({})).await.unwrap();
+    tab.assert_signal("at", "item 3");
+}
