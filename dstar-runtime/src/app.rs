@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::pubsub::{LocalPubSub, PubSub};
 use crate::security::SecurityHeaders;
-use crate::serve::ServeConfig;
+use crate::serve::{Security, ServeConfig};
 use crate::session::handle::{Registry, SessionConfig};
 use crate::template::{DEFAULT_ERROR_TEMPLATE, DEFAULT_LAYOUT, Engine, Templates};
 use crate::token::Keys;
@@ -45,6 +45,7 @@ struct Inner {
     sessions: Registry,
     csrf_ttl: Duration,
     serve: ServeConfig,
+    security: Security,
     security_headers: SecurityHeaders,
 }
 
@@ -81,6 +82,7 @@ impl App {
             sessions: SessionConfig::default(),
             csrf_ttl: Duration::from_secs(12 * 3600),
             serve: ServeConfig::default(),
+            security: Security::Plain,
             security_headers: SecurityHeaders::default(),
         }
     }
@@ -135,9 +137,9 @@ impl App {
         &self.inner.sessions
     }
 
-    /// Serves `router` on the address in `DSTAR_ADDR` (else `default_addr`), prints
-    /// `listening on http://ADDR` once bound, and runs until ctrl-c or `SIGTERM`; then ends the
-    /// live sessions and lets the requests in flight finish, as
+    /// Serves `router` on the address in `DSTAR_ADDR` (else `default_addr`), logs
+    /// `listening on http://ADDR` (or `https://`) once bound, and runs until ctrl-c or
+    /// `SIGTERM`; then ends the live sessions and lets the requests in flight finish, as
     /// [`serve_listener`](Self::serve_listener) does.
     ///
     /// This is the production server: HTTP/1.1 on hyper, with deadlines for request heads,
@@ -147,19 +149,62 @@ impl App {
     /// each deadline covers, and what an app served with `axum::serve` instead loses and how
     /// to add back what it can.
     ///
+    /// With the `tls` feature it serves TLS, with HTTP/2 for clients that offer it, when the
+    /// builder was given `AppBuilder::tls` or else when `DSTAR_TLS_CERT` and `DSTAR_TLS_KEY`
+    /// are set (see `serve::Tls::from_env`).
+    ///
     /// # Errors
     ///
-    /// When the address cannot be bound.
+    /// When the address cannot be bound, or the TLS variables name a certificate or key that
+    /// cannot be used (`InvalidInput`, with the reason).
     pub async fn serve(&self, router: axum::Router, default_addr: &str) -> std::io::Result<()> {
+        let security = self.security_from_env()?;
         let addr = std::env::var(ADDR_ENV).unwrap_or_else(|_| default_addr.to_owned());
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         crate::error::log(
             crate::error::Level::Info,
-            &format!("listening on http://{}", listener.local_addr()?),
+            &format!(
+                "listening on {}://{}",
+                security.scheme(),
+                listener.local_addr()?
+            ),
         );
-        self.serve_listener(listener, router, crate::serve::signal())
-            .await;
+        crate::serve::run(
+            listener,
+            router,
+            &self.inner.serve,
+            &security,
+            crate::serve::signal(),
+            self.sessions().shutdown(SESSION_SHUTDOWN),
+        )
+        .await;
         Ok(())
+    }
+
+    /// The builder's TLS, else the one `DSTAR_TLS_CERT` and `DSTAR_TLS_KEY` name.
+    #[cfg(feature = "tls")]
+    fn security_from_env(&self) -> std::io::Result<Security> {
+        if let Security::Tls(_) = self.inner.security {
+            return Ok(self.inner.security.clone());
+        }
+        match crate::serve::Tls::from_env() {
+            Ok(Some(tls)) => Ok(Security::Tls(tls)),
+            Ok(None) => Ok(Security::Plain),
+            Err(err) => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, err)),
+        }
+    }
+
+    /// Plain HTTP: this build has no TLS (a set `DSTAR_TLS_CERT` is reported, not ignored
+    /// silently).
+    #[cfg(not(feature = "tls"))]
+    fn security_from_env(&self) -> std::io::Result<Security> {
+        if std::env::var_os("DSTAR_TLS_CERT").is_some() {
+            crate::error::log(
+                crate::error::Level::Error,
+                "`DSTAR_TLS_CERT` is set, but dstar was built without its `tls` feature: serving plain HTTP",
+            );
+        }
+        Ok(self.inner.security.clone())
     }
 
     /// Serves `router` on a listener bound elsewhere (an ephemeral port in a test, a socket
@@ -193,6 +238,7 @@ impl App {
             listener,
             router,
             &self.inner.serve,
+            &self.inner.security,
             shutdown,
             self.sessions().shutdown(SESSION_SHUTDOWN),
         )
@@ -232,6 +278,7 @@ pub struct AppBuilder {
     sessions: SessionConfig,
     csrf_ttl: Duration,
     serve: ServeConfig,
+    security: Security,
     security_headers: SecurityHeaders,
 }
 
@@ -318,6 +365,15 @@ impl AppBuilder {
         self
     }
 
+    /// Serves TLS, with HTTP/2 for clients that offer it (ALPN `h2`, else `http/1.1`), from
+    /// [`App::serve`] and [`App::serve_listener`]. Without it, `App::serve` reads
+    /// `DSTAR_TLS_CERT` and `DSTAR_TLS_KEY`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::serve::Tls) -> Self {
+        self.security = Security::Tls(tls);
+        self
+    }
+
     /// The security headers every page's HTML gets: `X-Content-Type-Options`,
     /// `Referrer-Policy`, `X-Frame-Options`, `Content-Security-Policy` and `Cache-Control`.
     /// The default is the safe set the [`security`](crate::security) module describes; set a
@@ -351,6 +407,7 @@ impl AppBuilder {
                 sessions: Registry::new(self.sessions),
                 csrf_ttl: self.csrf_ttl,
                 serve: self.serve,
+                security: self.security,
                 security_headers: self.security_headers,
             }),
         })

@@ -11,18 +11,32 @@ use crate::route::Route;
 use crate::security::Nonce;
 use crate::sse::{Mode, PatchElements};
 
-/// Wraps a page body in its root element and layout. `root_attributes` go on the root (a live
-/// page's tokens and stream); `head` after the client's script tag, which carries `nonce`
-/// (the layout gets it too, as `nonce`).
-pub(crate) fn document(
-    app: &App,
-    route: &Route,
-    title: Option<&str>,
-    body: &Html,
-    root_attributes: &str,
-    head: &str,
-    nonce: Nonce,
-) -> Result<String> {
+/// What goes into a page's document besides its route.
+pub(crate) struct Shell<'a> {
+    /// The title `mount` set, if any (else the route's, else the page's name).
+    pub(crate) title: Option<&'a str>,
+    /// The rendered page body.
+    pub(crate) body: &'a Html,
+    /// Attributes of the root element (a live page's tokens and stream).
+    pub(crate) root_attributes: &'a str,
+    /// HTML after the client's script tag in the head.
+    pub(crate) head: &'a str,
+    /// The nonce of dstar's scripts (the layout gets it too, as `nonce`).
+    pub(crate) nonce: Nonce,
+    /// The path the app is mounted under: the layout's helpers put app paths under it.
+    pub(crate) prefix: &'a str,
+}
+
+/// Wraps a page body in its root element and layout.
+pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<String> {
+    let Shell {
+        title,
+        body,
+        root_attributes,
+        head,
+        nonce,
+        prefix,
+    } = shell;
     let mut root = String::with_capacity(body.0.len() + 64);
     root.push_str("<div id=\"");
     root.push_str(ROOT_ID);
@@ -42,6 +56,7 @@ pub(crate) fn document(
         head => minijinja::Value::from_safe_string(head_html),
         body => minijinja::Value::from_safe_string(root),
         nonce => nonce,
+        dstar => minijinja::context! { prefix => prefix },
     };
     Ok(app.templates().render(layout, ctx)?)
 }

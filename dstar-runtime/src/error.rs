@@ -106,6 +106,9 @@ impl Error {
     /// Sends the browser to `location` (a same-origin path such as `/login?next=/admin`).
     /// A full-page request gets a `303 See Other`; an event or a navigation gets a redirect
     /// script. Targets that are not same-origin paths are refused with a 500, as a bug.
+    ///
+    /// `location` is a path of the app: under a prefix (`Router::nest("/app", ..)`) the browser
+    /// is sent to `/app/login?next=/admin` (the query is left as written).
     pub fn redirect(location: impl Into<String>) -> Self {
         let location = location.into();
         if !crate::protocol::is_same_origin_path(&location) {
@@ -140,6 +143,17 @@ impl Error {
     /// The message for a person.
     pub fn message(&self) -> &str {
         &self.inner.message
+    }
+
+    /// A redirect's location put under `prefix`, the path the app is mounted under; any other
+    /// error is returned unchanged.
+    pub(crate) fn under_prefix(mut self, prefix: &str) -> Self {
+        if !prefix.is_empty()
+            && let Some(location) = &mut self.inner.location
+        {
+            *location = crate::protocol::under_prefix(prefix, location);
+        }
+        self
     }
 
     /// Where a redirect error sends the browser.
@@ -339,6 +353,18 @@ fn log_error(err: &Error) {
         caused_by = %causes,
         "request failed"
     );
+}
+
+/// Refuses a mount prefix too long for a live session to keep (64 KiB: hyper's HTTP/1 server
+/// refuses such request lines anyway).
+pub(crate) fn check_mount_prefix(prefix: &str) -> Result<()> {
+    if u16::try_from(prefix.len()).is_err() {
+        return Err(Error::new(
+            http::StatusCode::URI_TOO_LONG,
+            "the path the app is mounted under is longer than 65535 bytes",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,6 +16,11 @@
 //!    the old page's `terminate` runs, and the stream gets the new signals, the new body in
 //!    the root, the title, a history entry and a fresh navigation token.
 //!
+//! Under a mount prefix (`Router::new().nest("/app", router)`) the target is a URL as the
+//! browser sees it (`/app/items/3`): the prefix of the navigation request itself is taken off
+//! to match it, a target outside the prefix is loaded in full, and the history entry keeps the
+//! prefixed URL.
+//!
 //! Back and Forward trigger `popstate`, which soft-navigates to the restored URL (replacing,
 //! not pushing, the history entry).
 
@@ -109,9 +114,22 @@ async fn run(
     let target: http::Uri = url
         .parse()
         .map_err(|_| Error::bad_request("navigation refused: the target is not a URI"))?;
-    let Some(target_page) = resolve(target.path()) else {
+    let prefix = crate::protocol::mount_prefix(&parts);
+    crate::error::check_mount_prefix(prefix)?;
+    let prefix_len = prefix.len();
+    let Some(app_path) = crate::protocol::strip_mount_prefix(prefix, target.path()) else {
         return Ok(Outcome::Load(url));
     };
+    let Some(target_page) = resolve(&app_path) else {
+        return Ok(Outcome::Load(url));
+    };
+    // The target page mounts with its app path, as a page under a nested router does.
+    let target: http::Uri = match target.query() {
+        Some(query) => format!("{app_path}?{query}"),
+        None => app_path.into_owned(),
+    }
+    .parse()
+    .map_err(|_| Error::bad_request("navigation refused: the target is not a URI"))?;
     let Some(handle) = app.sessions().handle(claims.session) else {
         return Ok(Outcome::Load(url));
     };
@@ -120,6 +138,7 @@ async fn run(
     let command = Navigate {
         target: target_page,
         url: url.clone(),
+        prefix_len,
         parts,
         history,
         reply,

@@ -142,7 +142,8 @@ impl<'a> Mount<'a> {
             .ok_or_else(|| Error::not_found(format!("no page at `{}`", self.path)))
     }
 
-    /// The request path.
+    /// The request path inside the app: under `Router::nest("/app", ..)`, `/items/3` for
+    /// `/app/items/3`.
     pub fn path(&self) -> &str {
         self.path
     }
@@ -348,6 +349,8 @@ pub struct Ctx<'a> {
     pub(crate) page: PageData<'a>,
     pub(crate) route: &'static Route,
     pub(crate) url: Option<String>,
+    /// The path the app is mounted under (see `protocol::mount_prefix`).
+    pub(crate) prefix: &'a str,
 }
 
 /// What templates learn about the page (`event()` needs its URL and token). A stateless event
@@ -356,14 +359,20 @@ pub struct Ctx<'a> {
 #[derive(Debug, Clone)]
 pub(crate) enum PageData<'a> {
     Value(Value),
-    Stateless { url: &'a str, token: &'a str },
+    Stateless {
+        url: &'a str,
+        token: &'a str,
+        prefix: &'a str,
+    },
 }
 
 impl PageData<'_> {
     fn value(&self) -> Value {
         match self {
             PageData::Value(value) => value.clone(),
-            PageData::Stateless { url, token } => page_value(Cow::Borrowed(url), token, false),
+            PageData::Stateless { url, token, prefix } => {
+                page_value(Cow::Borrowed(url), token, false, prefix)
+            }
         }
     }
 }
@@ -393,7 +402,12 @@ fn serialise_signals<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(app: &'a App, route: &'static Route, page: PageData<'a>) -> Self {
+    pub(crate) fn new(
+        app: &'a App,
+        route: &'static Route,
+        prefix: &'a str,
+        page: PageData<'a>,
+    ) -> Self {
         Ctx {
             app,
             out: Vec::new(),
@@ -402,6 +416,7 @@ impl<'a> Ctx<'a> {
             page,
             route,
             url: None,
+            prefix,
         }
     }
 
@@ -526,14 +541,23 @@ impl<'a> Ctx<'a> {
 
     /// Sends the browser to `url`, which must be a same-origin path (`/login`). Absolute,
     /// protocol-relative (`//host`) and `javascript:` targets are refused with an error.
+    ///
+    /// `url` is a path of the app: when the router is mounted under a prefix (`/app`), the
+    /// browser goes to `/app/login`.
     pub fn redirect(&mut self, url: &str) -> Result<()> {
         if !is_same_origin_path(url) {
             return Err(Error::internal(format!(
                 "refused to redirect to `{url}`: not a same-origin path"
             )));
         }
-        self.execute_script(&crate::sse::redirect_script(url));
+        self.redirect_unchecked(url);
         Ok(())
+    }
+
+    /// Queues the redirect to app path `url` (checked by the caller, or by `Error::redirect`).
+    pub(crate) fn redirect_unchecked(&mut self, url: &str) {
+        let url = crate::protocol::under_prefix(self.prefix, url);
+        self.execute_script(&crate::sse::redirect_script(&url));
     }
 
     /// A view for rendering templates with the page helpers.
@@ -575,14 +599,27 @@ impl<'a> Ctx<'a> {
 }
 
 /// A page's state, its data for templates, in one object (`Cow` to borrow where possible).
-pub(crate) fn page_value(event_url: Cow<'_, str>, token: &str, live: bool) -> Value {
-    minijinja::context! { event_url => event_url.as_ref(), token => token, live => live }
+/// `prefix` is the path the app is mounted under: the helpers put app paths under it. A
+/// stateless page's `url` is where its events go (its own URL); a live page's is set below.
+pub(crate) fn page_value(event_url: Cow<'_, str>, token: &str, live: bool, prefix: &str) -> Value {
+    minijinja::context! {
+        url => event_url.as_ref(),
+        event_url => event_url.as_ref(),
+        token => token,
+        live => live,
+        prefix => prefix,
+    }
 }
 
-/// The template value of a live page at `url`: its events go to the session's endpoint, with
-/// the token signal.
-pub(crate) fn live_page_value(url: &str) -> Value {
-    minijinja::context! { url => url, ..page_value(EVENT_PATH.into(), "", true) }
+/// The template value of a live page at `url` (as the browser sees it, under `prefix`): its
+/// events go to the session's endpoint, with the token signal.
+pub(crate) fn live_page_value(url: &str, prefix: &str) -> Value {
+    let event_url = if prefix.is_empty() {
+        Cow::Borrowed(EVENT_PATH)
+    } else {
+        Cow::Owned(format!("{prefix}{EVENT_PATH}"))
+    };
+    minijinja::context! { url => url, ..page_value(event_url, "", true, prefix) }
 }
 
 #[cfg(test)]
@@ -596,9 +633,11 @@ mod tests {
         let mut cx = Ctx::new(
             &app,
             &ROUTE,
+            "",
             PageData::Stateless {
                 url: "/",
                 token: "",
+                prefix: "",
             },
         );
         // JSON object keys must be strings.

@@ -16,6 +16,14 @@
 //! | [`ARGS_HEADER`] | JSON object | `event(name, {...})` | both event endpoints |
 //! | [`URL_HEADER`], [`HISTORY_HEADER`] | target, `push`/`replace` | navigation script | navigation endpoint |
 //! | [`TOKEN_SIGNAL`], [`STREAM_SIGNAL`] | tokens of a live page | the root's `data-signals` | `event()`, the stream action |
+//!
+//! # Under a prefix
+//!
+//! The paths above are the router's own. When the router is nested
+//! (`Router::new().nest("/app", router)`), every URL dstar writes for the browser is the path
+//! the request says the router is mounted under followed by the app path:
+//! `/app/__dstar/stream`, `/app/counter`. The prefix is read from each request: axum's
+//! `OriginalUri` (what the browser asked for) minus the path the nested router matched.
 
 use http::HeaderName;
 
@@ -54,6 +62,57 @@ pub const STREAM_SIGNAL: &str = "_dstarStream";
 pub const ROOT_ID: &str = "dstar-root";
 /// [`ROOT_ID`] as a CSS selector.
 pub const ROOT_SELECTOR: &str = "#dstar-root";
+
+/// The path the app's router is mounted under, as the browser sees it: `/app` for a router
+/// nested with `Router::new().nest("/app", router)`, empty at the root (never a trailing `/`).
+///
+/// Read from each request rather than configured: axum's `OriginalUri` is the path the browser
+/// asked for and the request's own URI the path inside the nested router, so the prefix is what
+/// the nesting took off the front. A nest with a parameter (`/{tenant}`) gives the tenant the
+/// request named, and one router nested at two places answers each under its own prefix.
+pub(crate) fn mount_prefix(parts: &http::request::Parts) -> &str {
+    let Some(original) = parts.extensions.get::<axum::extract::OriginalUri>() else {
+        return "";
+    };
+    let full = original.0.path();
+    let inner = parts.uri.path();
+    let prefix = match full.strip_suffix(inner) {
+        Some(prefix) => prefix,
+        // `/app` itself reaches the nested router as `/`.
+        None if inner == "/" => full,
+        None => "",
+    };
+    prefix.trim_end_matches('/')
+}
+
+/// `path` (an app path such as `/items/3?x=1`) as the browser must ask for it under `prefix`.
+/// The app's root `/` is the prefix itself (`/app`, which is what axum's `nest` routes to the
+/// nested `/`; it does not route `/app/`). Anything that is not a same-origin path
+/// (`https://..`, `items/3`, `#top`) is left alone.
+pub(crate) fn under_prefix(prefix: &str, path: &str) -> String {
+    if prefix.is_empty() || !is_same_origin_path(path) {
+        return path.to_owned();
+    }
+    match path.as_bytes().get(1) {
+        None | Some(b'?' | b'#') => format!("{prefix}{}", &path[1..]),
+        Some(_) => format!("{prefix}{path}"),
+    }
+}
+
+/// The app path of `url`, a browser path under `prefix`: `/app/items/3?x` gives `/items/3?x`,
+/// `/app` gives `/`; `None` when `url` is outside the prefix (`/other`, `/application`).
+pub(crate) fn strip_mount_prefix<'u>(
+    prefix: &str,
+    url: &'u str,
+) -> Option<std::borrow::Cow<'u, str>> {
+    let rest = url.strip_prefix(prefix)?;
+    match rest.as_bytes().first() {
+        Some(b'/') => Some(rest.into()),
+        None => Some("/".into()),
+        Some(b'?' | b'#') => Some(format!("/{rest}").into()),
+        Some(_) => None,
+    }
+}
 
 /// A request header as text (empty when missing or not visible ASCII).
 pub(crate) fn header<'p>(parts: &'p http::request::Parts, name: &HeaderName) -> &'p str {
@@ -118,6 +177,9 @@ pub(crate) const SAME_PATH_PREFIX: &str = "window.location.pathname + ";
 pub(crate) const NAVIGATE_CALL: &str = "window.__dstarNav(";
 /// A full page load, called with a JS string.
 pub(crate) const LOAD_CALL: &str = "window.location.assign(";
+/// The navigation script's request to [`NAV_PATH`] under the mount prefix: followed by a JS
+/// string.
+pub(crate) const NAV_FETCH_CALL: &str = "response = await fetch(";
 
 /// The script that stores a fresh navigation token.
 pub(crate) fn nav_token_script(token: &str) -> String {
@@ -150,11 +212,12 @@ pub(crate) fn query_script(suffix: &str, history: History) -> String {
     )
 }
 
-/// The Datastar action a live page's root runs on load to open its stream. A `POST`: the client
-/// keeps non-GET streams open in hidden tabs (see the session module's docs).
-pub(crate) fn stream_action() -> String {
+/// The Datastar action a live page's root runs on load to open its stream (under `prefix`). A
+/// `POST`: the client keeps non-GET streams open in hidden tabs (see the session module's docs).
+pub(crate) fn stream_action(prefix: &str) -> String {
     format!(
-        "@post('{STREAM_PATH}', {{headers: {{'{TOKEN_HEADER}': ${STREAM_SIGNAL}}}, openWhenHidden: true, retryMaxCount: 1000}})"
+        "@post({}, {{headers: {{'{TOKEN_HEADER}': ${STREAM_SIGNAL}}}, openWhenHidden: true, retryMaxCount: 1000}})",
+        js_string(&format!("{prefix}{STREAM_PATH}"))
     )
 }
 
@@ -194,9 +257,9 @@ pub(crate) fn link_click(url: &str) -> String {
 }
 
 /// The client half of soft navigation: `window.__dstarNav(url, history)`, the `popstate`
-/// handler, and the session's navigation token. The tag carries `nonce` (the page's script
-/// nonce, for a Content-Security-Policy).
-pub(crate) fn navigation_client_script(token: &str, nonce: &str) -> String {
+/// handler, and the session's navigation token. It posts to the navigation endpoint under
+/// `prefix`. The tag carries `nonce` (the page's script nonce, for a Content-Security-Policy).
+pub(crate) fn navigation_client_script(prefix: &str, token: &str, nonce: &str) -> String {
     format!(
         r#"<script nonce="{nonce}">(() => {{
   const d = window.__dstar = window.__dstar || {{}};
@@ -206,7 +269,7 @@ pub(crate) fn navigation_client_script(token: &str, nonce: &str) -> String {
   window.__dstarNav = async (url, history) => {{
     let response;
     try {{
-      response = await fetch({path}, {{method: "POST", headers: {{"{TOKEN_HEADER}": d.nav, "{URL_HEADER}": url, "{HISTORY_HEADER}": history || "push"}}}});
+      {NAV_FETCH_CALL}{path}, {{method: "POST", headers: {{"{TOKEN_HEADER}": d.nav, "{URL_HEADER}": url, "{HISTORY_HEADER}": history || "push"}}}});
     }} catch (e) {{
       window.location.assign(url);
       return;
@@ -221,7 +284,7 @@ pub(crate) fn navigation_client_script(token: &str, nonce: &str) -> String {
   window.addEventListener("popstate", () => window.__dstarNav(window.location.pathname + window.location.search, "replace"));
 }})();</script>"#,
         token = js_string(token),
-        path = js_string(NAV_PATH),
+        path = js_string(&format!("{prefix}{NAV_PATH}")),
     )
 }
 
@@ -267,6 +330,51 @@ mod tests {
             "a/b",
         ] {
             assert!(!is_same_origin_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mount_prefixes() {
+        fn prefix(original: &str, inner: &str) -> String {
+            let mut parts = http::Request::get(inner).body(()).unwrap().into_parts().0;
+            parts
+                .extensions
+                .insert(axum::extract::OriginalUri(original.parse().unwrap()));
+            mount_prefix(&parts).to_owned()
+        }
+        assert_eq!(prefix("/counter", "/counter"), "");
+        assert_eq!(prefix("/", "/"), "");
+        assert_eq!(prefix("/app/counter", "/counter"), "/app");
+        assert_eq!(prefix("/app", "/"), "/app");
+        assert_eq!(prefix("/app/", "/"), "/app");
+        assert_eq!(prefix("/t/acme/__dstar/nav", "/__dstar/nav"), "/t/acme");
+        let bare = http::Request::get("/x").body(()).unwrap().into_parts().0;
+        assert_eq!(mount_prefix(&bare), "");
+    }
+
+    #[test]
+    fn app_paths_under_a_prefix() {
+        assert_eq!(under_prefix("/app", "/items/3?x=1"), "/app/items/3?x=1");
+        assert_eq!(under_prefix("", "/items/3"), "/items/3");
+        assert_eq!(under_prefix("/app", "/"), "/app");
+        assert_eq!(under_prefix("/app", "/?q=1"), "/app?q=1");
+        assert_eq!(under_prefix("/app", "/#top"), "/app#top");
+        assert_eq!(under_prefix("", "/"), "/");
+        for untouched in ["https://x.dev/a", "//x.dev", "items/3", "#top", ""] {
+            assert_eq!(under_prefix("/app", untouched), untouched);
+        }
+        assert_eq!(
+            strip_mount_prefix("/app", "/app/items/3?x").as_deref(),
+            Some("/items/3?x")
+        );
+        assert_eq!(strip_mount_prefix("/app", "/app").as_deref(), Some("/"));
+        assert_eq!(
+            strip_mount_prefix("/app", "/app?x=1").as_deref(),
+            Some("/?x=1")
+        );
+        assert_eq!(strip_mount_prefix("", "/items").as_deref(), Some("/items"));
+        for outside in ["/application", "/other", "/"] {
+            assert_eq!(strip_mount_prefix("/app", outside), None, "{outside}");
         }
     }
 

@@ -7,6 +7,8 @@
 //! cannot set a custom header without a CORS preflight this server never grants, and because
 //! signals are client state that scripts and other requests carry around.
 
+use std::borrow::Cow;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -15,10 +17,14 @@ use axum::routing::get;
 use tracing::{Instrument, info_span};
 
 use crate::app::App;
-use crate::document::{document, error_page, html_response, path_and_query, write_root_patch};
+use crate::document::{
+    Shell, document, error_page, html_response, path_and_query, write_root_patch,
+};
 use crate::error::{Error, Result};
 use crate::page::{Ctx, Event, Mount, Page, PageData, Render, View, page_value};
-use crate::protocol::{ARGS_NAME, EVENT_HEADER, EVENT_NAME, TOKEN_HEADER, TOKEN_NAME, header};
+use crate::protocol::{
+    ARGS_NAME, EVENT_HEADER, EVENT_NAME, TOKEN_HEADER, TOKEN_NAME, header, mount_prefix,
+};
 use crate::response::Sse;
 use crate::security::Nonce;
 use crate::token::Purpose;
@@ -44,7 +50,7 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     let _span = span.entered();
     match result {
         Ok((html, nonce)) => html_response(&app, html, nonce),
-        Err(err) => error_page(&app, err),
+        Err(err) => error_page(&app, err.under_prefix(mount_prefix(&parts))),
     }
 }
 
@@ -54,15 +60,25 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Str
     let page = P::mount(&mut mount).await?;
     let title = mount.title.take();
     let token = app.keys().sign(Purpose::Csrf, 0, app.csrf_ttl());
-    let url = path_and_query(parts);
+    let prefix = mount_prefix(parts);
+    // Events post to the page's own URL, as the browser sees it.
+    let url = crate::protocol::under_prefix(prefix, &path_and_query(parts));
     let view = View {
         app,
         route: &P::ROUTE,
-        page: page_value(url.into(), &token, false),
+        page: page_value(url.into(), &token, false, prefix),
     };
     let body = page.render(&view)?;
     let nonce = Nonce::random();
-    let html = document(app, &P::ROUTE, title.as_deref(), &body, "", "", nonce)?;
+    let shell = Shell {
+        title: title.as_deref(),
+        body: &body,
+        root_attributes: "",
+        head: "",
+        nonce,
+        prefix,
+    };
+    let html = document(app, &P::ROUTE, shell)?;
     Ok((html, nonce))
 }
 
@@ -81,7 +97,9 @@ async fn event<P: Page>(app: App, req: Request) -> Response {
     let _span = span.entered();
     let mut response = match result {
         Ok(out) => Sse::once(out).version(version).into_response(),
-        Err(err) => err.into_event_response(version),
+        Err(err) => err
+            .under_prefix(mount_prefix(&parts))
+            .into_event_response(version),
     };
     crate::security::no_store(response.headers_mut());
     response
@@ -114,8 +132,24 @@ async fn run_event<P: Page>(
     let params = P::ROUTE.params(path);
     let mut mount = Mount::new(app, parts, &params, None);
     let mut page = P::mount(&mut mount).await?;
+    let prefix = mount_prefix(parts);
     let url = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
-    let mut cx = Ctx::new(app, &P::ROUTE, PageData::Stateless { url, token });
+    // Only a mounted app pays for the joined URL.
+    let url: Cow<'_, str> = if prefix.is_empty() {
+        url.into()
+    } else {
+        crate::protocol::under_prefix(prefix, url).into()
+    };
+    let mut cx = Ctx::new(
+        app,
+        &P::ROUTE,
+        prefix,
+        PageData::Stateless {
+            url: &url,
+            token,
+            prefix,
+        },
+    );
     let started = std::time::Instant::now();
     let result = page.event(&mut cx, Event::new(name, &raw)).await;
     let result = result.and_then(|()| {

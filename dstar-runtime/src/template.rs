@@ -15,6 +15,16 @@
 //! | `navigate(url)` | the action that soft-navigates to `url` (for buttons) |
 //! | `js(value)` | `value` as a JavaScript literal (JSON), for use inside `data-*` expressions |
 //!
+//! # Under a prefix
+//!
+//! URLs given to `link`, `navigate` and `get`...`delete` are paths of the app: when the router
+//! is mounted under a prefix (`Router::new().nest("/app", router)`), `link("/items/3", ..)` in
+//! a page template writes `href="/app/items/3"`. A path written into the HTML by hand
+//! (`href="/items/3"`) is not rewritten, so the browser takes it from the origin's root; write
+//! `href="{{ dstar.prefix }}/items/3"` or use the helper. Only same-origin paths are prefixed:
+//! `https://...`, relative paths and `#anchors` are left as written. The layout gets the prefix
+//! too; other templates rendered outside a page (the error page) are not prefixed.
+//!
 //! The helpers' output is auto-escaped like any other value, so it is safe in a quoted HTML
 //! attribute; the JS strings inside are JSON-encoded with `<`, `>`, `&` and `'` written as
 //! `\u` escapes, so no value can end the string or the attribute.
@@ -245,11 +255,21 @@ fn make_env(sources: &Templates) -> Environment<'static> {
         Ok(None)
     });
     env.add_function("event", event);
-    env.add_function("get", |url: &str| action("get", url));
-    env.add_function("post", |url: &str| action("post", url));
-    env.add_function("put", |url: &str| action("put", url));
-    env.add_function("patch", |url: &str| action("patch", url));
-    env.add_function("delete", |url: &str| action("delete", url));
+    env.add_function("get", |state: &State<'_, '_>, url: &str| {
+        action(state, "get", url)
+    });
+    env.add_function("post", |state: &State<'_, '_>, url: &str| {
+        action(state, "post", url)
+    });
+    env.add_function("put", |state: &State<'_, '_>, url: &str| {
+        action(state, "put", url)
+    });
+    env.add_function("patch", |state: &State<'_, '_>, url: &str| {
+        action(state, "patch", url)
+    });
+    env.add_function("delete", |state: &State<'_, '_>, url: &str| {
+        action(state, "delete", url)
+    });
     env.add_function("navigate", navigate);
     env.add_function("link", link);
     env.add_function("js", |value: Value| -> Result<String, TemplateError> {
@@ -282,8 +302,18 @@ fn newest_change(sources: &Templates) -> Option<SystemTime> {
     newest
 }
 
-fn action(method: &str, url: &str) -> String {
-    format!("@{method}({})", js_string(url))
+/// App path `url` as the browser must ask for it: under the prefix of the page being rendered.
+fn app_url(state: &State<'_, '_>, url: &str) -> String {
+    let prefix = state
+        .lookup("dstar")
+        .and_then(|page| page.get_attr("prefix").ok())
+        .and_then(|prefix| prefix.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    crate::protocol::under_prefix(&prefix, url)
+}
+
+fn action(state: &State<'_, '_>, method: &str, url: &str) -> String {
+    format!("@{method}({})", js_string(&app_url(state, url)))
 }
 
 /// `event("name", {extra})`: the action sending an event to the page being rendered.
@@ -342,14 +372,20 @@ fn ascii_json(json: &str) -> String {
 }
 
 /// `navigate(url)`: the action soft-navigating to `url` (falls back to a page load).
-fn navigate(url: &str) -> String {
-    crate::protocol::navigate_action(url)
+fn navigate(state: &State<'_, '_>, url: &str) -> String {
+    crate::protocol::navigate_action(&app_url(state, url))
 }
 
 /// `link(url, text, class=...)`: an anchor that soft-navigates on a plain left click.
-fn link(url: &str, text: &str, kwargs: Kwargs) -> Result<Value, TemplateError> {
+fn link(
+    state: &State<'_, '_>,
+    url: &str,
+    text: &str,
+    kwargs: Kwargs,
+) -> Result<Value, TemplateError> {
     let class: Option<String> = kwargs.get("class")?;
     kwargs.assert_all_used()?;
+    let url = &app_url(state, url);
     let mut html = String::from("<a href=\"");
     crate::sse::escape_html_into(&mut html, url);
     html.push('"');
@@ -383,6 +419,35 @@ pub fn describe(err: &TemplateError) -> String {
 mod tests {
     use super::*;
     use minijinja::context;
+
+    #[test]
+    fn helpers_put_app_paths_under_the_page_prefix() {
+        let engine = Templates::new()
+            .with(
+                "p.html",
+                r##"{{ link("/items/3", "x") }}|{{ navigate("/a") }}|{{ get("/api?q=1") }}|{{ post("https://x.dev/") }}|{{ link("#top", "t") }}"##,
+            )
+            .build();
+        let page = |prefix: &str| context! { dstar => context! { prefix => prefix } };
+        // Read the attributes as the browser does (minijinja escapes `/` too).
+        let render = |ctx| engine.render("p.html", ctx).unwrap().replace("&#x2f;", "/");
+        let mounted = render(page("/app"));
+        assert!(mounted.contains(r#"href="/app/items/3""#), "{mounted}");
+        assert!(mounted.contains("&quot;/app/a&quot;"), "{mounted}");
+        assert!(
+            mounted.contains("@get(&quot;/app/api?q=1&quot;)"),
+            "{mounted}"
+        );
+        assert!(
+            mounted.contains("@post(&quot;https://x.dev/&quot;)"),
+            "{mounted}"
+        );
+        assert!(mounted.contains(r##"href="#top""##), "{mounted}");
+        let root = render(page(""));
+        assert!(root.contains(r#"href="/items/3""#), "{root}");
+        let outside = render(context! {});
+        assert!(outside.contains(r#"href="/items/3""#), "{outside}");
+    }
 
     #[test]
     fn escapes_and_reports_location() {

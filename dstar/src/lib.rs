@@ -53,6 +53,9 @@
 //! - `test`: `dstar::test`, an in-process client that drives your router like a browser tab.
 //!   Enable it for tests only, as
 //!   `[dev-dependencies] dstar = { version = "0.1", features = ["test"] }`.
+//! - `tls`: TLS with HTTP/2 in `App::serve` (rustls on the `ring` provider):
+//!   `App::builder().tls(serve::Tls::from_pem_files(cert, key)?)`, or `DSTAR_TLS_CERT` and
+//!   `DSTAR_TLS_KEY`. Browsers then send every tab's requests over one connection.
 //!
 //! ## Where things are
 //!

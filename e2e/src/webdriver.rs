@@ -366,8 +366,23 @@ impl Browser {
         }
     }
 
+    /// [`Browser::new_session`] with extra Chromium command-line switches (for example
+    /// `--ignore-certificate-errors` for a server with a self-signed certificate).
+    #[track_caller]
+    pub fn new_session_with_args(&self, extra: &[&str]) -> Tab {
+        match self.try_new_session_with_args(extra) {
+            Ok(tab) => tab,
+            Err(e) => panic!("dstar-e2e: cannot start a browser session: {e}"),
+        }
+    }
+
     /// [`Browser::new_session`] without the panic.
     pub fn try_new_session(&self) -> Result<Tab, Error> {
+        self.try_new_session_with_args(&[])
+    }
+
+    /// [`Browser::new_session_with_args`] without the panic.
+    pub fn try_new_session_with_args(&self, extra: &[&str]) -> Result<Tab, Error> {
         let n = self.driver.sessions.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -385,6 +400,7 @@ impl Browser {
         })?;
 
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|&arg| arg.to_owned()).collect();
+        args.extend(extra.iter().map(|&arg| arg.to_owned()));
         args.push(format!("--user-data-dir={}", profile.display()));
         let capabilities = json!({
             "capabilities": {

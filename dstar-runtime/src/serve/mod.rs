@@ -1,6 +1,7 @@
 //! The HTTP server [`App::serve`](crate::app::App::serve) runs: hyper's HTTP/1.1 connections
 //! with the deadlines `axum::serve` does not have, an accept loop that survives running out of
-//! file descriptors, and a bounded graceful shutdown.
+//! file descriptors, and a bounded graceful shutdown. With the `tls` feature it also serves
+//! TLS, with HTTP/2 where the client offers it (`Tls`).
 //!
 //! # Deadlines
 //!
@@ -27,6 +28,15 @@
 //! connection would be closed after the header timeout, not the longer idle one. The deadlines
 //! are therefore kept here instead, on the connection's reads, and hyper's timer is off.
 //!
+//! # TLS and HTTP/2
+//!
+//! With the `tls` feature, `App::builder().tls(Tls::from_pem_files(cert, key)?)` (or
+//! `DSTAR_TLS_CERT` and `DSTAR_TLS_KEY` for [`App::serve`](crate::app::App::serve)) serves
+//! TLS with rustls on the `ring` provider, and HTTP/2 to clients that offer it over ALPN
+//! (HTTP/1.1 to the others). The handshake counts against the header deadline; on HTTP/2 the
+//! connection is serving while any of its streams is open, so a tab's live stream keeps it,
+//! and its events and navigations are streams of the same connection. See `Tls`.
+//!
 //! # Using `axum::serve` instead
 //!
 //! `axum::serve(listener, router)` serves the same router, and loses:
@@ -45,6 +55,8 @@
 //!   signal if in-flight requests may take long.
 //! - `TCP_NODELAY`, which [`App::serve`](crate::app::App::serve) sets so a small patch on a
 //!   stream leaves at once: add it with `axum::serve::ListenerExt::tap_io`.
+//! - TLS and HTTP/2: `axum::serve` speaks plain HTTP/1.1 (or HTTP/2 with prior knowledge);
+//!   terminate TLS in a proxy in front.
 //! - the route table shared between connections: `axum::serve` calls the router's
 //!   make-service once per connection, and that clones the whole route table (axum issue
 //!   #1827). Call `router.with_state(())` once and pass `router.into_make_service()`, so a
@@ -66,9 +78,35 @@ use crate::error::{Level, log};
 
 mod phases;
 mod service;
+#[cfg(feature = "tls")]
+mod tls;
 
 use phases::{DeadlineIo, Phases};
 use service::Service;
+#[cfg(feature = "tls")]
+pub use tls::{CERT_ENV, KEY_ENV, Tls, TlsError};
+
+/// How connections are secured: plain TCP, or TLS with the `tls` feature.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Security {
+    /// Plain TCP: HTTP/1.1.
+    #[default]
+    Plain,
+    /// TLS: HTTP/2 or HTTP/1.1, as ALPN chooses.
+    #[cfg(feature = "tls")]
+    Tls(Tls),
+}
+
+impl Security {
+    /// The URL scheme clients use.
+    pub(crate) fn scheme(&self) -> &'static str {
+        match self {
+            Security::Plain => "http",
+            #[cfg(feature = "tls")]
+            Security::Tls(_) => "https",
+        }
+    }
+}
 
 /// How [`App::serve`](crate::app::App::serve) treats connections: its deadlines and how long a
 /// shutdown waits. Set it with `App::builder().serve_config(...)`; the module docs say which
@@ -144,6 +182,7 @@ pub(crate) async fn run(
     listener: TcpListener,
     router: axum::Router,
     config: &ServeConfig,
+    security: &Security,
     shutdown: impl Future<Output = ()>,
     on_shutdown: impl Future<Output = ()>,
 ) {
@@ -170,6 +209,7 @@ pub(crate) async fn run(
                     stream,
                     router.clone(),
                     config.clone(),
+                    security.clone(),
                     stopped.clone(),
                 ));
             }
@@ -235,7 +275,8 @@ async fn connection(
     stream: TcpStream,
     router: axum::Router,
     config: ServeConfig,
-    mut stopped: watch::Receiver<()>,
+    security: Security,
+    stopped: watch::Receiver<()>,
 ) {
     // Patches on a live stream are small writes that should leave at once, not wait for the
     // acknowledgement of the previous one (Nagle's algorithm).
@@ -246,7 +287,20 @@ async fn connection(
         phase: phase.clone(),
         body_timeout: config.body_timeout,
     };
-    let io = TokioIo::new(DeadlineIo::new(stream, phase));
+    let io = DeadlineIo::new(stream, phase);
+    match security {
+        Security::Plain => http1(TokioIo::new(io), service, stopped).await,
+        #[cfg(feature = "tls")]
+        Security::Tls(tls) => tls::connection(io, tls, service, stopped).await,
+    }
+}
+
+/// Serves HTTP/1.1 on `io` until it closes, or until `stopped` says the server is shutting
+/// down and the request in flight is answered.
+async fn http1<I>(io: TokioIo<I>, service: Service, mut stopped: watch::Receiver<()>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let conn = hyper::server::conn::http1::Builder::new()
         // The deadlines are `DeadlineIo`'s (see the module docs for why not hyper's).
         .header_read_timeout(None)

@@ -20,12 +20,12 @@ use super::stream::LiveBody;
 use super::task::Session;
 use super::tokens::{nav_token, token_signals};
 use crate::app::App;
-use crate::document::{document, error_page, html_response, path_and_query};
+use crate::document::{Shell, document, error_page, html_response, path_and_query};
 use crate::error::{Error, Result};
 use crate::page::{Mount, Page, View, live_page_value};
 use crate::protocol::{
     ARGS_NAME, EVENT_HEADER, EVENT_NAME, EVENT_PATH, LAST_EVENT_ID_NAME, RELOAD_SCRIPT,
-    STREAM_PATH, TOKEN_HEADER, TOKEN_NAME, header,
+    STREAM_PATH, TOKEN_HEADER, TOKEN_NAME, header, mount_prefix,
 };
 use crate::response::Sse;
 use crate::security::Nonce;
@@ -75,7 +75,7 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     let _span = span.entered();
     match result {
         Ok((html, nonce)) => html_response(&app, html, nonce),
-        Err(err) => error_page(&app, err),
+        Err(err) => error_page(&app, err.under_prefix(mount_prefix(&parts))),
     }
 }
 
@@ -99,23 +99,30 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
     // Kept for the session's life: without spare capacity (a first push reserves four).
     subscriptions.shrink_to_fit();
     let title = mount.title.take();
-    let url = path_and_query(parts);
+    let prefix = mount_prefix(parts);
+    crate::error::check_mount_prefix(prefix)?;
+    // The page's URL as the browser sees it: what history entries and `dstar.url` show.
+    let url = crate::protocol::under_prefix(prefix, &path_and_query(parts));
     let view = View {
         app,
         route: &P::ROUTE,
-        page: live_page_value(&url),
+        page: live_page_value(&url, prefix),
     };
     let body = page.render(&view)?;
     let nonce = Nonce::for_session(app.keys(), id);
-    let html = document(
-        app,
-        &P::ROUTE,
-        title.as_deref(),
-        &body,
-        &root_attributes(app, id),
-        &crate::protocol::navigation_client_script(&nav_token(app, id), &nonce.to_string()),
+    let shell = Shell {
+        title: title.as_deref(),
+        body: &body,
+        root_attributes: &root_attributes(app, id, prefix),
+        head: &crate::protocol::navigation_client_script(
+            prefix,
+            &nav_token(app, id),
+            &nonce.to_string(),
+        ),
         nonce,
-    )?;
+        prefix,
+    };
+    let html = document(app, &P::ROUTE, shell)?;
     for topic in &subscriptions {
         app.pubsub().subscribe(topic, handle.clone());
     }
@@ -123,17 +130,26 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
     let span =
         info_span!(parent: None, "dstar.session", page = P::ROUTE.name, session = %short_id(id));
     span.follows_from(Span::current());
-    let session = Session::new(app, id, Box::new(page), mailbox, subscriptions, url, span);
+    let session = Session::new(
+        app,
+        id,
+        Box::new(page),
+        mailbox,
+        subscriptions,
+        (url, prefix.len()),
+        span,
+    );
     reservation.keep();
     registry.task_started();
     tokio::spawn(session.run());
     Ok((html, nonce))
 }
 
-/// The attributes of a live page's root: its token signals and the stream it opens.
-fn root_attributes(app: &App, id: u128) -> String {
+/// The attributes of a live page's root: its token signals and the stream it opens (under
+/// `prefix`).
+fn root_attributes(app: &App, id: u128, prefix: &str) -> String {
     let signals = token_signals(app, id);
-    let stream = crate::protocol::stream_action();
+    let stream = crate::protocol::stream_action(prefix);
     let mut attributes = String::from(" data-signals=\"");
     crate::sse::escape_html_into(&mut attributes, &signals);
     attributes.push_str("\" data-init=\"");

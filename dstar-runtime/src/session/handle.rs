@@ -292,7 +292,10 @@ impl std::fmt::Debug for Command {
 /// A soft navigation to another live page of the session's group.
 pub(crate) struct Navigate {
     pub(crate) target: LiveTarget,
+    /// The target as the browser sees it (under the mount prefix).
     pub(crate) url: String,
+    /// How much of `url` is the mount prefix.
+    pub(crate) prefix_len: usize,
     pub(crate) parts: http::request::Parts,
     pub(crate) history: History,
     /// `Ok(false)`: the target is in another group; load it in full.

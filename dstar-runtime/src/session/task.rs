@@ -35,8 +35,13 @@ pub(crate) struct Session {
     /// Recent events for replay: id, the session's own bytes, and a shared body (empty for
     /// events the session encoded itself).
     ring: VecDeque<(u64, Bytes, Bytes)>,
-    subscriptions: Vec<String>,
+    /// A boxed slice, not a `Vec`: it never grows, and the 8 bytes of a capacity would move
+    /// every idle session's task into tokio's next size class (see BENCHMARKS.md).
+    subscriptions: Box<[String]>,
+    /// The page's URL as the browser sees it: the mount prefix, then the app path and query.
     url: String,
+    /// How much of `url` is the mount prefix (`/app`): what the page's own URLs go under.
+    prefix_len: u16,
     renew_at: Instant,
     /// The session's span, boxed and only when a subscriber wants it: an idle session pays
     /// one pointer for it, not a `Span` in every task (which tips the task's memory into the
@@ -93,7 +98,7 @@ impl Session {
         page: Box<dyn LivePage>,
         mailbox: Arc<Mailbox>,
         subscriptions: Vec<String>,
-        url: String,
+        (url, prefix_len): (String, usize),
         span: Span,
     ) -> Self {
         Session {
@@ -105,8 +110,10 @@ impl Session {
             generation: 0,
             seq: 0,
             ring: VecDeque::new(),
-            subscriptions,
+            subscriptions: subscriptions.into_boxed_slice(),
             url,
+            // Longer prefixes are refused before a session starts (`check_prefix`).
+            prefix_len: u16::try_from(prefix_len).unwrap_or(0),
             renew_at: Instant::now() + app.sessions().config().token_ttl / 2,
             span: (!span.is_disabled()).then(|| Box::new(span)),
         }
@@ -202,6 +209,16 @@ impl Session {
         Nonce::for_session(self.app.keys(), self.id)
     }
 
+    /// The path the page is mounted under (`/app`, or empty at the root).
+    fn prefix(&self) -> &str {
+        &self.url[..usize::from(self.prefix_len)]
+    }
+
+    /// The page's value for templates.
+    fn page_value(&self) -> minijinja::Value {
+        live_page_value(&self.url, self.prefix())
+    }
+
     /// The parent of the spans of what the session does.
     fn span_id(&self) -> Option<tracing::Id> {
         self.span.as_deref().and_then(Span::id)
@@ -242,12 +259,13 @@ impl Session {
         let started = std::time::Instant::now();
         let app = self.app.clone();
         let route = self.page.route();
-        let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
+        let prefix = self.prefix().to_owned();
+        let mut cx = Ctx::new(&app, route, &prefix, PageData::Value(self.page_value()));
         cx.session = Some(self.handle());
         let result = self.page.event(&mut cx, Event::new(name, signals)).await;
         let result = match result {
             Err(err) if err.location().is_some() => {
-                cx.execute_script(&crate::sse::redirect_script(err.location().unwrap_or("/")));
+                cx.redirect_unchecked(err.location().unwrap_or("/"));
                 Ok(())
             }
             other => other,
@@ -262,7 +280,8 @@ impl Session {
     async fn handle_info(&mut self, message: Message) -> Result<()> {
         let app = self.app.clone();
         let route = self.page.route();
-        let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
+        let prefix = self.prefix().to_owned();
+        let mut cx = Ctx::new(&app, route, &prefix, PageData::Value(self.page_value()));
         cx.session = Some(self.handle());
         let result = self.page.info(&mut cx, message).await;
         let rerender = result.is_ok() && cx.render != Render::Never;
@@ -279,7 +298,7 @@ impl Session {
         if let Some(query) = cx.url.take() {
             let path = self.url.split('?').next().unwrap_or("/").to_owned();
             self.url = format!("{path}{query}");
-            cx.page = PageData::Value(live_page_value(&self.url));
+            cx.page = PageData::Value(self.page_value());
         }
         if rerender {
             let view = cx.view();
@@ -390,7 +409,7 @@ impl Session {
         let view = View {
             app: &self.app,
             route: self.page.route(),
-            page: live_page_value(&self.url),
+            page: self.page_value(),
         };
         let body = self.page.render(&view)?;
         let mut out = Vec::new();
@@ -421,15 +440,18 @@ impl Session {
             Ok(page) => page,
             Err(err) if err.location().is_some() => {
                 let mut out = Vec::new();
-                let redirect = crate::sse::redirect_script(err.location().unwrap_or("/"));
+                let location = crate::protocol::under_prefix(
+                    &nav.url[..nav.prefix_len],
+                    err.location().unwrap_or("/"),
+                );
+                let redirect = crate::sse::redirect_script(&location);
                 write_script(&mut out, &redirect, self.nonce());
                 self.send(&out);
                 return Ok(true);
             }
             Err(err) => return Err(err),
         };
-        let mut subscriptions = std::mem::take(&mut mount.subscriptions);
-        subscriptions.shrink_to_fit();
+        let subscriptions = std::mem::take(&mut mount.subscriptions).into_boxed_slice();
         let title = mount.title.take();
         drop(mount);
 
@@ -443,6 +465,7 @@ impl Session {
         self.subscriptions = subscriptions;
         self.page = page;
         self.url = nav.url;
+        self.prefix_len = u16::try_from(nav.prefix_len).unwrap_or(0);
 
         let route = self.page.route();
         let title = title
@@ -456,7 +479,7 @@ impl Session {
         let view = View {
             app: &app,
             route,
-            page: live_page_value(&self.url),
+            page: self.page_value(),
         };
         let body = self.page.render(&view)?;
         write_root_patch(&mut out, &body);

@@ -146,7 +146,7 @@ impl TestPage {
         let body = Value::Object(body).to_string();
         let live = self.live.is_some();
         let (url, token) = if live {
-            (EVENT_PATH.to_owned(), self.live_token()?)
+            (self.live_path(EVENT_PATH), self.live_token()?)
         } else {
             let token = token.or_else(|| self.stateless_token()).ok_or_else(|| {
                 TestError::protocol(format!(
@@ -220,13 +220,14 @@ impl TestPage {
         } else {
             "replace"
         };
-        let request = Request::post(NAV_PATH)
+        let nav_path = self.live_path(NAV_PATH);
+        let request = Request::post(&nav_path)
             .header(TOKEN_HEADER, nav)
             .header(URL_HEADER, url)
             .header(HISTORY_HEADER, history)
             .body(Body::empty())
             .map_err(|err| TestError::protocol(format!("cannot navigate to `{url}`: {err}")))?;
-        let what = format!("POST {NAV_PATH} (navigation to `{url}`)");
+        let what = format!("POST {nav_path} (navigation to `{url}`)");
         let (status, _headers, answer) = self.client.fetch(request, &what).await?;
         match status {
             StatusCode::NO_CONTENT => self.settle().await,

@@ -17,7 +17,8 @@ use super::signals::{self, Declaration};
 use super::sse::{SseEvent, SseParser};
 use super::stream::Stream;
 use crate::protocol::{
-    EVENT_HEADER, EVENT_PATH, STREAM_PATH, STREAM_SIGNAL, TOKEN_HEADER, TOKEN_SIGNAL,
+    EVENT_HEADER, EVENT_PATH, NAV_FETCH_CALL, NAV_PATH, STREAM_PATH, STREAM_SIGNAL, TOKEN_HEADER,
+    TOKEN_SIGNAL,
 };
 use crate::sse::Mode;
 
@@ -41,6 +42,9 @@ pub(super) type Load = Option<(String, HistoryChange)>;
 pub(super) struct Live {
     pub(super) stream: Stream,
     pub(super) nav: Option<String>,
+    /// The path the page's router is mounted under (`/app`), read from the navigation script:
+    /// the session's endpoints are under it.
+    pub(super) prefix: String,
 }
 
 /// One browser tab showing a page: see the [module docs](super).
@@ -105,13 +109,14 @@ impl TestPage {
             return Ok(None);
         }
         let token = self.live_token()?;
+        let event_path = self.live_path(EVENT_PATH);
         let request = self.action_request(
-            EVENT_PATH,
+            &event_path,
             &token,
             "{}".to_owned(),
             &[(EVENT_HEADER, SYNC_EVENT)],
         )?;
-        let what = format!("POST {EVENT_PATH} (sync with the session of {})", self.url);
+        let what = format!("POST {event_path} (sync with the session of {})", self.url);
         let (status, _headers, answer) = self.client.fetch(request, &what).await?;
         // 404: the unknown event came back, so everything queued before it is done.
         // 410: the session is gone; its stream says what to do (reload).
@@ -221,9 +226,16 @@ impl TestPage {
             .document
             .find("d.nav = ")
             .and_then(|at| script::string_literal(&self.document[at + "d.nav = ".len()..]));
+        let prefix = self
+            .document
+            .find(NAV_FETCH_CALL)
+            .and_then(|at| script::string_literal(&self.document[at + NAV_FETCH_CALL.len()..]))
+            .and_then(|path| path.strip_suffix(NAV_PATH).map(str::to_owned))
+            .unwrap_or_default();
         let body = Value::Object(signals::outgoing(&self.signals)).to_string();
-        let request = self.action_request(STREAM_PATH, &stream_token, body, &[])?;
-        let what = format!("POST {STREAM_PATH} (the stream of {})", self.url);
+        let stream_path = format!("{prefix}{STREAM_PATH}");
+        let request = self.action_request(&stream_path, &stream_token, body, &[])?;
+        let what = format!("POST {stream_path} (the stream of {})", self.url);
         let response = self.client.call(request, &what).await?;
         if response.status() != StatusCode::OK || !is_event_stream(response.headers()) {
             let status = response.status();
@@ -239,9 +251,16 @@ impl TestPage {
         self.live = Some(Live {
             stream: Stream::new(response.into_body()),
             nav,
+            prefix,
         });
         // A load the stream asks for is returned to the caller's loop, not followed here.
         self.sync().await
+    }
+
+    /// One of the live session's endpoints, under the page's mount prefix.
+    pub(super) fn live_path(&self, path: &str) -> String {
+        let prefix = self.live.as_ref().map_or("", |live| live.prefix.as_str());
+        format!("{prefix}{path}")
     }
 
     fn declare(&mut self, declaration: &Declaration) {
