@@ -41,10 +41,11 @@ impl Page for Live {
     }
 }
 
-/// A span as recorded: its name, fields, parent, and the spans it follows from.
-#[derive(Debug, Clone, Default)]
+/// A span as recorded: its name, level, fields, parent, and the spans it follows from.
+#[derive(Debug, Clone)]
 struct SpanRecord {
     name: String,
+    level: Level,
     fields: HashMap<String, String>,
     parent: Option<u64>,
     follows: Vec<u64>,
@@ -87,11 +88,13 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut record = SpanRecord {
             name: attrs.metadata().name().to_owned(),
+            level: *attrs.metadata().level(),
+            fields: HashMap::new(),
             parent: ctx
                 .span(id)
                 .and_then(|s| s.parent())
                 .map(|p| p.id().into_u64()),
-            ..SpanRecord::default()
+            follows: Vec::new(),
         };
         attrs.record(&mut Fields(&mut record.fields));
         self.0.lock().unwrap().spans.insert(id.into_u64(), record);
@@ -174,9 +177,17 @@ async fn an_events_patches_are_recorded_in_its_span_inside_the_session() {
     let event_span = recorder.span(queued.span.expect("inside a span"));
     assert_eq!(event_span.name, "event");
     assert_eq!(event_span.fields["name"], "bump");
+    // At `info`, without the session's span, the event span alone names the page and session.
+    assert_eq!(event_span.fields["page"], "Live");
+    assert_eq!(event_span.fields["session"].len(), 8);
 
     let session = recorder.span(event_span.parent.expect("the event span has a parent"));
     assert_eq!(session.name, "dstar.session");
+    assert_eq!(
+        session.level,
+        Level::DEBUG,
+        "open for the session's life: debug only"
+    );
     assert_eq!(session.fields["page"], "Live");
     let short_id = &session.fields["session"];
     assert_eq!(short_id.len(), 8, "a short session id: {short_id}");
@@ -190,6 +201,7 @@ async fn an_events_patches_are_recorded_in_its_span_inside_the_session() {
     assert_eq!(request.name, "dstar.event");
     assert_eq!(request.fields["event"], "bump");
     assert_eq!(&request.fields["session"], short_id, "same session");
+    assert_eq!(&event_span.fields["session"], short_id, "same session");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, info_span};
 
-use super::handle::{Attach, Command, Mailbox, Navigate, SessionHandle};
+use super::handle::{Attach, Command, Mailbox, Navigate, SessionHandle, short_id};
 use super::page::LivePage;
 use super::queue::{End, StreamQueue};
 use super::tokens::{nav_token, token_signals};
@@ -143,7 +143,13 @@ impl Session {
                 Command::Event(event) => {
                     // A child of the session's span that points back at the POST: one click
                     // can be followed from the request to the ids of the patches it sent.
-                    let span = info_span!(parent: self.span_id(), "event", name = %event.name);
+                    let span = info_span!(
+                        parent: self.span_id(),
+                        "event",
+                        name = %event.name,
+                        page = self.page.route().name,
+                        session = %short_id(self.id)
+                    );
                     span.follows_from(&event.request);
                     let result = Box::pin(self.handle_event(&event.name, &event.signals))
                         .instrument(span)
@@ -155,7 +161,9 @@ impl Session {
                     let span = info_span!(
                         parent: self.span_id(),
                         "info",
-                        topic = message.topic().unwrap_or("")
+                        topic = message.topic().unwrap_or(""),
+                        page = self.page.route().name,
+                        session = %short_id(self.id)
                     );
                     if let Err(err) = Box::pin(self.handle_info(message)).instrument(span).await {
                         crate::error::log(
@@ -179,7 +187,12 @@ impl Session {
                     // Unboxed only inside the boxed future: a `Navigate` local would sit in
                     // every session's task for good.
                     let reply = std::mem::replace(&mut nav.reply, oneshot::channel().0);
-                    let span = info_span!(parent: self.span_id(), "navigate", url = %nav.url);
+                    let span = info_span!(
+                        parent: self.span_id(),
+                        "navigate",
+                        url = %nav.url,
+                        session = %short_id(self.id)
+                    );
                     let result = Box::pin(self.navigate(*nav)).instrument(span).await;
                     let _ = reply.send(result);
                 }
