@@ -255,21 +255,24 @@ fn make_env(sources: &Templates) -> Environment<'static> {
         Ok(None)
     });
     env.add_function("event", event);
-    env.add_function("get", |state: &State<'_, '_>, url: &str| {
-        action(state, "get", url)
+    env.add_function("get", |state: &State<'_, '_>, url: &str, kwargs: Kwargs| {
+        action(state, "get", url, kwargs)
     });
-    env.add_function("post", |state: &State<'_, '_>, url: &str| {
-        action(state, "post", url)
+    env.add_function(
+        "post",
+        |state: &State<'_, '_>, url: &str, kwargs: Kwargs| action(state, "post", url, kwargs),
+    );
+    env.add_function("put", |state: &State<'_, '_>, url: &str, kwargs: Kwargs| {
+        action(state, "put", url, kwargs)
     });
-    env.add_function("put", |state: &State<'_, '_>, url: &str| {
-        action(state, "put", url)
-    });
-    env.add_function("patch", |state: &State<'_, '_>, url: &str| {
-        action(state, "patch", url)
-    });
-    env.add_function("delete", |state: &State<'_, '_>, url: &str| {
-        action(state, "delete", url)
-    });
+    env.add_function(
+        "patch",
+        |state: &State<'_, '_>, url: &str, kwargs: Kwargs| action(state, "patch", url, kwargs),
+    );
+    env.add_function(
+        "delete",
+        |state: &State<'_, '_>, url: &str, kwargs: Kwargs| action(state, "delete", url, kwargs),
+    );
     env.add_function("navigate", navigate);
     env.add_function("link", link);
     env.add_function("js", |value: Value| -> Result<String, TemplateError> {
@@ -312,8 +315,57 @@ fn app_url(state: &State<'_, '_>, url: &str) -> String {
     crate::protocol::under_prefix(&prefix, url)
 }
 
-fn action(state: &State<'_, '_>, method: &str, url: &str) -> String {
-    format!("@{method}({})", js_string(&app_url(state, url)))
+/// The URL a helper writes for `url`, or an error naming the helper when `url` could leave the
+/// site or run script. Accepted: a path on this site (`/items/3`, put under the page's
+/// prefix), a fragment or query of the current page (`#top`, `?page=2`; not for `navigate`),
+/// and, only with `external=true`, an absolute `http(s)` URL. `javascript:`, `data:`,
+/// protocol-relative `//host` and `/\host` URLs are refused whatever the options, as
+/// `Error::redirect` and the navigation endpoint refuse them.
+fn checked_url(
+    state: &State<'_, '_>,
+    helper: &str,
+    url: &str,
+    relative: bool,
+    external: bool,
+) -> Result<String, TemplateError> {
+    let clean = !url
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b'\\' || b == b' ');
+    if crate::protocol::is_same_origin_path(url) {
+        return Ok(app_url(state, url));
+    }
+    if relative && clean && (url.starts_with('#') || url.starts_with('?')) {
+        return Ok(url.to_owned());
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let http = lower.starts_with("http://") || lower.starts_with("https://");
+    if external && http && clean {
+        return Ok(url.to_owned());
+    }
+    let hint = if http {
+        format!("; to leave the site on purpose, say so: `{helper}(url, ..., external=true)`")
+    } else {
+        String::new()
+    };
+    Err(TemplateError::new(
+        ErrorKind::InvalidOperation,
+        format!(
+            "`{helper}()` refused `{url}`: it takes a path on this site, like `/items/3`{hint}"
+        ),
+    ))
+}
+
+/// `get/post/put/patch/delete(url, external=false)`: a Datastar fetch action.
+fn action(
+    state: &State<'_, '_>,
+    method: &str,
+    url: &str,
+    kwargs: Kwargs,
+) -> Result<String, TemplateError> {
+    let external = kwargs.get::<Option<bool>>("external")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let url = checked_url(state, method, url, true, external)?;
+    Ok(format!("@{method}({})", js_string(&url)))
 }
 
 /// `event("name", {extra})`: the action sending an event to the page being rendered.
@@ -372,11 +424,13 @@ fn ascii_json(json: &str) -> String {
 }
 
 /// `navigate(url)`: the action soft-navigating to `url` (falls back to a page load).
-fn navigate(state: &State<'_, '_>, url: &str) -> String {
-    crate::protocol::navigate_action(&app_url(state, url))
+fn navigate(state: &State<'_, '_>, url: &str) -> Result<String, TemplateError> {
+    let url = checked_url(state, "navigate", url, false, false)?;
+    Ok(crate::protocol::navigate_action(&url))
 }
 
-/// `link(url, text, class=...)`: an anchor that soft-navigates on a plain left click.
+/// `link(url, text, class=..., external=false)`: an anchor that soft-navigates on a plain left
+/// click; with `external=true` and an `http(s)` URL, a plain link to another site.
 fn link(
     state: &State<'_, '_>,
     url: &str,
@@ -384,8 +438,10 @@ fn link(
     kwargs: Kwargs,
 ) -> Result<Value, TemplateError> {
     let class: Option<String> = kwargs.get("class")?;
+    let external = kwargs.get::<Option<bool>>("external")?.unwrap_or(false);
     kwargs.assert_all_used()?;
-    let url = &app_url(state, url);
+    let url = &checked_url(state, "link", url, true, external)?;
+    let leaves = !url.starts_with(['/', '#', '?']);
     let mut html = String::from("<a href=\"");
     crate::sse::escape_html_into(&mut html, url);
     html.push('"');
@@ -394,10 +450,15 @@ fn link(
         crate::sse::escape_html_into(&mut html, &class);
         html.push('"');
     }
-    html.push_str(" data-on:click=\"");
-    let handler = crate::protocol::link_click(url);
-    crate::sse::escape_html_into(&mut html, &handler);
-    html.push_str("\">");
+    if leaves {
+        // Another site: a plain link, which gets no handle on this page.
+        html.push_str(" rel=\"noopener noreferrer\">");
+    } else {
+        html.push_str(" data-on:click=\"");
+        let handler = crate::protocol::link_click(url);
+        crate::sse::escape_html_into(&mut html, &handler);
+        html.push_str("\">");
+    }
     crate::sse::escape_html_into(&mut html, text);
     html.push_str("</a>");
     Ok(Value::from_safe_string(html))
@@ -425,7 +486,7 @@ mod tests {
         let engine = Templates::new()
             .with(
                 "p.html",
-                r##"{{ link("/items/3", "x") }}|{{ navigate("/a") }}|{{ get("/api?q=1") }}|{{ post("https://x.dev/") }}|{{ link("#top", "t") }}"##,
+                r##"{{ link("/items/3", "x") }}|{{ navigate("/a") }}|{{ get("/api?q=1") }}|{{ post("https://x.dev/", external=true) }}|{{ link("#top", "t") }}"##,
             )
             .build();
         let page = |prefix: &str| context! { dstar => context! { prefix => prefix } };
@@ -447,6 +508,60 @@ mod tests {
         assert!(root.contains(r#"href="/items/3""#), "{root}");
         let outside = render(context! {});
         assert!(outside.contains(r#"href="/items/3""#), "{outside}");
+    }
+
+    #[test]
+    fn helpers_refuse_urls_that_leave_the_site_or_run_script() {
+        let engine = Templates::new()
+            .with("t.html", "{{ call }}")
+            .with(
+                "ok.html",
+                r##"{{ link("https://docs.rs/", "docs", external=true) }}|{{ get("?page=2") }}"##,
+            )
+            .build();
+        let env = engine.env();
+        let render = |source: &str| env.render_str(source, context! {});
+        for (source, helper) in [
+            (r#"{{ navigate("javascript:alert(1)") }}"#, "navigate"),
+            (r#"{{ navigate("//evil.example/") }}"#, "navigate"),
+            (r#"{{ navigate("?page=2") }}"#, "navigate"),
+            (r#"{{ navigate("https://x.dev/") }}"#, "navigate"),
+            (r#"{{ link("javascript:alert(1)", "x") }}"#, "link"),
+            (
+                r#"{{ link("JavaScript:alert(1)", "x", external=true) }}"#,
+                "link",
+            ),
+            (
+                r#"{{ link("data:text/html,hi", "x", external=true) }}"#,
+                "link",
+            ),
+            (r#"{{ link("/\evil.example", "x") }}"#, "link"),
+            (r#"{{ link("https://x.dev/", "x") }}"#, "link"),
+            (
+                r#"{{ link("https://x.dev/
+", "x", external=true) }}"#,
+                "link",
+            ),
+            (r#"{{ get("//evil.example/api") }}"#, "get"),
+            (r#"{{ post("javascript:alert(1)") }}"#, "post"),
+            (r#"{{ delete("https://x.dev/") }}"#, "delete"),
+        ] {
+            let err = render(source).expect_err(source);
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("`{helper}()` refused")),
+                "{source}: {text}"
+            );
+        }
+        let hint = render(r#"{{ link("https://x.dev/", "x") }}"#).unwrap_err();
+        assert!(hint.to_string().contains("external=true"), "{hint}");
+
+        let html = engine.render("ok.html", context! {}).unwrap();
+        assert!(
+            html.starts_with(r#"<a href="https://docs.rs/" rel="noopener noreferrer">docs</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("@get(&quot;?page=2&quot;)"), "{html}");
     }
 
     #[test]
