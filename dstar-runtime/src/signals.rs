@@ -136,6 +136,17 @@ pub async fn read_raw_parts(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Bytes::from_static(b"{}"));
     }
+    // JSON is UTF-8. Checked here for the whole body: the parser checks only the strings it
+    // keeps, so bad bytes in a field the handler ignores would otherwise pass.
+    if let Err(err) = std::str::from_utf8(&body) {
+        return Err(SignalsError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "signals are not valid UTF-8: invalid byte at offset {}",
+                err.valid_up_to()
+            ),
+        ));
+    }
     Ok(body)
 }
 
@@ -300,6 +311,25 @@ mod tests {
             "signals are larger than the limit of 4 bytes"
         );
         assert_eq!(runtime.block_on(read_raw(request("{}"))).unwrap(), "{}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_utf8_is_bad_request_even_in_an_ignored_field() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Count {
+            #[allow(dead_code)]
+            count: i64,
+        }
+        let body = b"{\"count\": 1, \"ignored\": \"\xff\xfe\"}".to_vec();
+        // serde_json alone lets the bad bytes through: they are in a field nobody reads.
+        assert!(serde_json::from_slice::<Count>(&body).is_ok());
+        let req = Request::post("/")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let err = read_raw(req).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        assert!(err.to_string().contains("offset 25"), "{err}");
     }
 
     #[test]
