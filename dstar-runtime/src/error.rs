@@ -538,14 +538,12 @@ mod tests {
 impl Error {
     /// The answer to an event request: a redirect becomes a script the client runs (an SSE
     /// client does not follow a 303 to a page); anything else is its status and message.
-    pub(crate) fn into_event_response(self, version: http::Version) -> Response {
+    pub(crate) fn into_event_response(self) -> Response {
         if let Some(location) = self.location() {
             let mut out = Vec::new();
             crate::sse::ExecuteScript::new(&crate::sse::redirect_script(location))
                 .write_to(&mut out);
-            return crate::response::Sse::once(out)
-                .version(version)
-                .into_response();
+            return crate::response::Sse::once(out).into_response();
         }
         self.into_response()
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderValue, Version, header};
+use http::{HeaderValue, header};
 use http_body::Frame;
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
@@ -36,7 +36,6 @@ pub const HEARTBEAT: &[u8] = b": hb\n\n";
 #[must_use = "a response does nothing until it is returned"]
 pub struct Sse {
     body: SseBody,
-    version: Version,
 }
 
 #[derive(Debug)]
@@ -50,7 +49,6 @@ impl Sse {
     pub fn once(events: impl Into<Bytes>) -> Self {
         Sse {
             body: SseBody::Once(events.into()),
-            version: Version::HTTP_11,
         }
     }
 
@@ -60,15 +58,7 @@ impl Sse {
     pub fn stream(events: mpsc::Receiver<Bytes>, heartbeat: Option<Duration>) -> Self {
         Sse {
             body: SseBody::Stream(EventStream::new(events, heartbeat)),
-            version: Version::HTTP_11,
         }
-    }
-
-    /// Tells the response which HTTP version the request used: `Connection: keep-alive` is
-    /// only sent on HTTP/1.1 (HTTP/2 and later forbid connection-specific headers).
-    pub fn version(mut self, version: Version) -> Self {
-        self.version = version;
-        self
     }
 }
 
@@ -87,9 +77,9 @@ impl IntoResponse for Sse {
         // `no-store` rather than `no-cache`: events carry tokens and page state that no cache may
         // keep, not even to revalidate.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.version == Version::HTTP_11 {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        }
+        // No `Connection` header: HTTP/1.1 connections persist unless a side says `close`,
+        // and hyper writes `close` when the request asked for it (a `keep-alive` here made that
+        // `keep-alive, close`); HTTP/2 forbids the header.
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         response
     }

@@ -84,7 +84,6 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Str
 
 async fn event<P: Page>(app: App, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let version = parts.version;
     let span = info_span!(
         "dstar.event",
         page = P::ROUTE.name,
@@ -96,10 +95,8 @@ async fn event<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     let mut response = match result {
-        Ok(out) => Sse::once(out).version(version).into_response(),
-        Err(err) => err
-            .under_prefix(mount_prefix(&parts))
-            .into_event_response(version),
+        Ok(out) => Sse::once(out).into_response(),
+        Err(err) => err.under_prefix(mount_prefix(&parts)).into_event_response(),
     };
     crate::security::no_store(response.headers_mut());
     response

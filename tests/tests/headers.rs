@@ -138,6 +138,9 @@ async fn streams_events_and_navigation_are_never_stored() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.header("content-type"), Some("text/event-stream"));
     assert_eq!(answer.header("cache-control"), Some("no-store"));
+    // The test client asks for `Connection: close`: the answer says just that (it said
+    // `keep-alive, close`).
+    assert_eq!(answer.header("connection"), Some("close"));
     let refused = server.post("/", &[("x-dstar-event", "poke")], b"{}").await;
     assert_eq!(refused.status, 403);
     assert_eq!(refused.header("cache-control"), Some("no-store"));
@@ -147,6 +150,7 @@ async fn streams_events_and_navigation_are_never_stored() {
     let stream = open_stream(&server, html).await;
     assert_eq!(stream.status, 200);
     assert_eq!(stream.header("cache-control"), Some("no-store"));
+    assert_eq!(stream.header("connection"), Some("close"));
     let event = server
         .post(
             "/__dstar/event",

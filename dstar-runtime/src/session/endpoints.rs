@@ -169,7 +169,6 @@ fn root_attributes(app: &App, id: u128, prefix: &str) -> String {
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 async fn stream(app: App, req: Request) -> Response {
-    let version = req.version();
     let (parts, _body) = req.into_parts();
     let claims = match app
         .keys()
@@ -191,7 +190,7 @@ async fn stream(app: App, req: Request) -> Response {
     let _span = info_span!("dstar.stream", session = %short_id(claims.session)).entered();
     let Some(handle) = app.sessions().handle(claims.session) else {
         tracing::debug!("stream for a session that is gone: reload");
-        return gone(version);
+        return gone();
     };
     tracing::debug!(last_event_id, "stream attached");
     let queue = Arc::new(StreamQueue::new());
@@ -202,7 +201,7 @@ async fn stream(app: App, req: Request) -> Response {
         last_event_id,
     })));
     if !attached {
-        return gone(version);
+        return gone();
     }
     let heartbeat = app.sessions().config().heartbeat;
     let mut interval = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -215,21 +214,20 @@ async fn stream(app: App, req: Request) -> Response {
         heartbeat: interval,
         abort_after: None,
     };
-    let mut response = Sse::once(Bytes::new()).version(version).into_response();
+    let mut response = Sse::once(Bytes::new()).into_response();
     *response.body_mut() = axum::body::Body::new(body);
     response
 }
 
 /// The answer to a stream for a session that no longer exists: reload the page.
-fn gone(version: http::Version) -> Response {
+fn gone() -> Response {
     let mut out = Vec::new();
     ExecuteScript::new(RELOAD_SCRIPT).write_to(&mut out);
-    Sse::once(out).version(version).into_response()
+    Sse::once(out).into_response()
 }
 
 async fn event(app: App, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let version = parts.version;
     let span = info_span!(
         "dstar.event",
         event = header(&parts, &EVENT_NAME),
@@ -242,7 +240,7 @@ async fn event(app: App, req: Request) -> Response {
     let _span = span.entered();
     let mut response = match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => err.into_event_response(version),
+        Err(err) => err.into_event_response(),
     };
     crate::security::no_store(response.headers_mut());
     response
