@@ -104,8 +104,14 @@ impl History {
 // ---------------------------------------------------------------------------------------------
 // Scripts. The fragments below are what the test kit recognises in a script it cannot run.
 
-/// Reloads the page.
+/// Reloads the page (the statement [`reload_script`] runs once its guard allows).
 pub(crate) const RELOAD_SCRIPT: &str = "window.location.reload()";
+/// The id of the message a tab shows when reloading did not bring it back.
+pub const LOST_ID: &str = "dstar-lost";
+/// How many reloads [`reload_script`] allows in [`RELOAD_WINDOW_MS`] before it stops.
+pub const RELOAD_LIMIT: u32 = 3;
+/// The window, in milliseconds, [`RELOAD_LIMIT`] counts reloads in.
+pub const RELOAD_WINDOW_MS: u32 = 60_000;
 /// Sets the document title: followed by a JS string.
 pub(crate) const TITLE_PREFIX: &str = "document.title = ";
 /// Stores a fresh navigation token: followed by a JS string.
@@ -118,6 +124,26 @@ pub(crate) const SAME_PATH_PREFIX: &str = "window.location.pathname + ";
 pub(crate) const NAVIGATE_CALL: &str = "window.__dstarNav(";
 /// A full page load, called with a JS string.
 pub(crate) const LOAD_CALL: &str = "window.location.assign(";
+
+/// Reloads the page when the server cannot re-mount it in place, guarded against reload loops
+/// (a page whose every load ends here, say a stream refused behind a proxy that strips the
+/// `Referer`): the tab remembers its recent reloads in `sessionStorage`; the first reload is
+/// at once, each further one waits twice as long (1 s, 2 s, ...), and past [`RELOAD_LIMIT`]
+/// reloads within [`RELOAD_WINDOW_MS`] it stops and shows a message (element
+/// [`LOST_ID`]) asking the person to reload.
+pub(crate) fn reload_script() -> String {
+    format!(
+        "(() => {{ const key = \"dstar-reloads\", now = Date.now(); let times = []; \
+try {{ times = JSON.parse(sessionStorage.getItem(key) || \"[]\").filter((t) => now - t < {RELOAD_WINDOW_MS}); }} catch (e) {{}} \
+if (times.length >= {RELOAD_LIMIT}) {{ if (document.getElementById(\"{LOST_ID}\")) return; \
+const note = document.createElement(\"div\"); note.id = \"{LOST_ID}\"; note.setAttribute(\"role\", \"alert\"); \
+note.style.cssText = \"position:fixed;left:0;right:0;bottom:0;padding:1em;background:#8b0000;color:#fff;font:16px sans-serif;z-index:2147483647\"; \
+note.textContent = \"This page lost its connection to the server and could not get it back. Reload the page to go on.\"; \
+document.body.appendChild(note); return; }} \
+times.push(now); try {{ sessionStorage.setItem(key, JSON.stringify(times)); }} catch (e) {{}} \
+setTimeout(() => {RELOAD_SCRIPT}, times.length > 1 ? 1000 * 2 ** (times.length - 2) : 0); }})()"
+    )
+}
 
 /// The script that stores a fresh navigation token.
 pub(crate) fn nav_token_script(token: &str) -> String {

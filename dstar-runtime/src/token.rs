@@ -285,6 +285,18 @@ impl Keys {
 
     /// Checks a token's signature, expiry and purpose.
     pub fn verify(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
+        let claims = self.authenticate(token, purpose)?;
+        if now() >= claims.expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Checks a token's signature and purpose, not its expiry: whether this server signed it
+    /// (with the current or the previous key) for `purpose`. An expired token still names
+    /// its session authentically, which is what re-mounting a tab in place needs; it never
+    /// grants access to a running session by itself.
+    pub fn authenticate(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(TokenError::Missing);
@@ -332,9 +344,6 @@ impl Keys {
         };
         if claims.purpose != purpose {
             return Err(TokenError::WrongPurpose);
-        }
-        if now() >= claims.expires {
-            return Err(TokenError::Expired);
         }
         Ok(claims)
     }
@@ -458,6 +467,15 @@ mod tests {
         let keys = Keys::new(b"new");
         let old = keys.sign_at(Purpose::Csrf, 0, 1, 2);
         assert_eq!(keys.verify(&old, Purpose::Csrf), Err(TokenError::Expired));
+        assert_eq!(keys.authenticate(&old, Purpose::Csrf).unwrap().expires, 2);
+        assert_eq!(
+            keys.authenticate(&old, Purpose::Stream),
+            Err(TokenError::WrongPurpose)
+        );
+        assert_eq!(
+            Keys::new(b"other").authenticate(&old, Purpose::Csrf),
+            Err(TokenError::Forged)
+        );
         let token = Keys::new(b"old").sign(Purpose::Csrf, 0, Duration::from_secs(60));
         assert_eq!(keys.verify(&token, Purpose::Csrf), Err(TokenError::Forged));
         let rotated = Keys::new(b"new").with_previous(b"old");

@@ -16,14 +16,48 @@
 //! - Every event sent on the stream has an `id`. The session keeps a bounded ring of recent
 //!   events; a reconnect carrying `Last-Event-ID` gets exactly the events it missed, or a full
 //!   re-render when the ring no longer has them.
-//! - A reconnect to a session that is gone (expired, server restarted) gets `200` and an event
-//!   that reloads the page: the Datastar client ignores most error statuses, which would leave
-//!   the tab frozen.
+//! - A stream for a session that is gone is re-mounted in place (the table below).
 //! - A panic in a handler ends that session only: its stream gets a reload instruction,
 //!   `terminate` is skipped (the state may be half-updated), the slot is freed.
 //! - A slow client cannot block its session: the stream queue is bounded, and when it overflows
 //!   the queued patches are dropped and replaced by one full re-render.
 //! - [`Registry::shutdown`] ends every stream with a retry hint and runs `terminate`.
+//!
+//! # A tab whose session is gone
+//!
+//! | case | stream request (`POST /__dstar/stream`) | event request (`POST /__dstar/event`) |
+//! | --- | --- | --- |
+//! | forged or tampered token | `401` | `403` |
+//! | authentic token, session gone (server restarted, reaped, evicted), token expired or signed by the previous key | re-mounted in place; a guarded reload when it cannot be | `503` with `Retry-After: 1`: not applied, safe to send again |
+//! | authentic but expired token, session running | the session ends, the stream is cut after a short `retry:` hint, and the client's retry re-mounts it (so `mount` authorizes the tab again) | `403` (the page's event token is renewed through a signal long before it expires) |
+//!
+//! **Re-mounting in place.** The page is the stream request's `Referer` (the URL the tab is
+//! on), taken only when its authority is the request's `Host` and its path a same-origin
+//! path, and looked up in the route table as soft navigation does. `mount` runs again with
+//! this request's headers and cookies, so authorization holds, and an `Error::redirect` from
+//! it is followed (the stream answers with a navigation and starts no session). The new
+//! session takes back the **same id** ([`Registry`] keeps such sessions in a map beside its
+//! slab). Its stream's first batch is fresh tokens and one full render, with event ids going
+//! on above the tab's `Last-Event-ID`. No `Referer` (a `Referrer-Policy` of `no-referrer`), a
+//! foreign one, a page that is not live, a failing `mount` or a full registry: the stream
+//! answers with a reload, guarded against loops (each further reload within a minute waits
+//! twice as long; past three it stops and shows a message asking the person to reload).
+//!
+//! **Why the same id**, not a new one handed over in fresh token signals: the Datastar v1.0.2
+//! client builds an action's headers once, when the action starts, and every retry of that
+//! fetch (after a network failure; each `200` open resets the retry count) sends those same
+//! headers again, only adding `Last-Event-ID`. So after a re-mount, every later reconnect of
+//! the tab still carries the original stream token. Under a new id each of them would find
+//! nothing, re-mount again and lose the state (leaving the previous copy to be reaped); under
+//! the same id a reconnect resumes the re-mounted session with an exact replay. The page's
+//! script nonce is derived from the id too, so scripts the re-mounted session sends still
+//! match the page's Content-Security-Policy. Events read the token signal at each click, so
+//! both the page's original token and the fresh one reach the session.
+//!
+//! **Events during a re-mount.** An event for a session that is not running was not applied,
+//! and neither was one still queued when a session ended: both get `503` and
+//! `Retry-After: 1`, as does an event refused because the session's mailbox is full. A `503`
+//! from the event endpoint always means "not applied; send it again".
 //!
 //! # Why the stream is a POST
 //!

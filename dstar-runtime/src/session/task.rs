@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::StatusCode;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, info_span};
@@ -20,7 +19,6 @@ use crate::app::App;
 use crate::document::write_root_patch;
 use crate::error::{Error, Result};
 use crate::page::{Ctx, Event, Message, Mount, PageData, Render, View, live_page_value};
-use crate::protocol::RELOAD_SCRIPT;
 use crate::security::Nonce;
 use crate::sse::{ExecuteScript, PatchSignals};
 
@@ -53,10 +51,8 @@ impl Drop for Session {
         let pending = self.mailbox.close();
         for command in pending {
             if let Command::Event(event) = command {
-                let _ = event.reply.send(Err(Error::new(
-                    StatusCode::GONE,
-                    "the session has ended; reload the page",
-                )));
+                // Not applied: the tab may send it again to the session re-mounted in place.
+                let _ = event.reply.send(Err(super::handle::session_unavailable()));
             }
         }
         for topic in &self.subscriptions {
@@ -67,7 +63,7 @@ impl Drop for Session {
             if std::thread::panicking() {
                 tracing::error!("a handler panicked: the session ends and its tab reloads");
                 let mut out = Vec::new();
-                write_script(&mut out, RELOAD_SCRIPT, self.nonce());
+                write_script(&mut out, &crate::protocol::reload_script(), self.nonce());
                 stream.end(End::Close, Some(Bytes::from(out)));
             } else {
                 stream.end(End::Close, None);
@@ -115,7 +111,12 @@ impl Session {
     pub(crate) async fn run(mut self) {
         // Every local held across the loop's await is part of every idle session's task, so
         // there are few: the settings are read where they are needed, not copied.
-        let mut waiting = Waiting::Connect;
+        // A session re-mounted in place starts with its stream attached.
+        let mut waiting = if self.stream.is_some() {
+            Waiting::Attached
+        } else {
+            Waiting::Connect
+        };
         let mut deadline = Instant::now() + self.app.sessions().config().connect_deadline;
         let mailbox = self.mailbox.clone();
         loop {
@@ -233,6 +234,28 @@ impl Session {
             }
         }
         self.stream = Some(attach.queue);
+    }
+
+    /// Attaches the stream of a session re-mounted in place (see the session module's docs):
+    /// event ids go on above the tab's `Last-Event-ID`, and the first batch is fresh tokens
+    /// and one full render.
+    pub(crate) fn attach_remounted(&mut self, attach: Attach) -> Result<()> {
+        let mut out = Vec::new();
+        let json = token_signals(&self.app, self.id);
+        PatchSignals::raw(&json).write_to(&mut out);
+        let script = crate::protocol::nav_token_script(&nav_token(&self.app, self.id));
+        write_script(&mut out, &script, self.nonce());
+        let view = View {
+            app: &self.app,
+            route: self.page.route(),
+            page: live_page_value(&self.url),
+        };
+        write_root_patch(&mut out, &self.page.render(&view)?);
+        self.seq = attach.last_event_id.unwrap_or(0);
+        self.generation = attach.generation;
+        self.stream = Some(attach.queue);
+        self.send(&out);
+        Ok(())
     }
 
     async fn handle_event(&mut self, name: &str, signals: &[u8]) -> Result<()> {
