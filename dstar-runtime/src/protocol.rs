@@ -14,6 +14,7 @@
 //! | [`EVENT_HEADER`] | event name | `event()` | both event endpoints |
 //! | [`TOKEN_HEADER`] | a signed token | `event()`, the stream action, navigation | every endpoint |
 //! | [`ARGS_HEADER`] | JSON object | `event(name, {...})` | both event endpoints |
+//! | [`CLICK_HEADER`] | a random id per click | `event()` on live pages | the live event endpoint |
 //! | [`URL_HEADER`], [`HISTORY_HEADER`] | target, `push`/`replace` | navigation script | navigation endpoint |
 //! | [`TOKEN_SIGNAL`], [`STREAM_SIGNAL`] | tokens of a live page | the root's `data-signals` | `event()`, the stream action |
 
@@ -30,6 +31,9 @@ pub const NAV_PATH: &str = "/__dstar/nav";
 pub const EVENT_HEADER: &str = "x-dstar-event";
 /// Header carrying the signed token (CSRF for events, stream or navigation).
 pub const TOKEN_HEADER: &str = "x-dstar-token";
+/// Header carrying a live event's click id: made in the browser for each click and sent again
+/// unchanged by the client's retries, so the server applies the click once.
+pub const CLICK_HEADER: &str = "x-dstar-click";
 /// Header carrying extra event arguments (a JSON object merged into the signals).
 pub const ARGS_HEADER: &str = "x-dstar-args";
 /// Header carrying the navigation target (a same-origin path with its query).
@@ -41,6 +45,7 @@ pub const HISTORY_HEADER: &str = "x-dstar-history";
 pub(crate) static EVENT_NAME: HeaderName = HeaderName::from_static(EVENT_HEADER);
 pub(crate) static TOKEN_NAME: HeaderName = HeaderName::from_static(TOKEN_HEADER);
 pub(crate) static ARGS_NAME: HeaderName = HeaderName::from_static(ARGS_HEADER);
+pub(crate) static CLICK_NAME: HeaderName = HeaderName::from_static(CLICK_HEADER);
 pub(crate) static URL_NAME: HeaderName = HeaderName::from_static(URL_HEADER);
 pub(crate) static HISTORY_NAME: HeaderName = HeaderName::from_static(HISTORY_HEADER);
 pub(crate) static LAST_EVENT_ID_NAME: HeaderName = HeaderName::from_static("last-event-id");
@@ -184,9 +189,27 @@ pub(crate) fn stream_action() -> String {
     )
 }
 
+/// How many times a live event is sent again after a failure (the client's `retryMaxCount`).
+pub const EVENT_RETRIES: u32 = 5;
+/// The first wait before a live event is sent again, in milliseconds (doubling each time:
+/// with [`EVENT_RETRIES`], about 15 s in all, long enough for a restart and a re-mount).
+pub const EVENT_RETRY_MS: u32 = 500;
+
 /// The Datastar action sending event `name` to `url`. `token` is a JS expression (a string
 /// literal, or the token signal on live pages); `args` an optional JSON object.
-pub(crate) fn event_action(url: &str, name: &str, token: &str, args: Option<&str>) -> String {
+///
+/// A live page's event (`live`) also carries a click id made at each click, and is retried
+/// on failure ([`EVENT_RETRIES`] times, from [`EVENT_RETRY_MS`]): the client's retries send
+/// the same headers, so the server recognises a click it already handled and answers it
+/// again without applying it twice (see the session module's docs). After the last retry the
+/// client gives up with an error in the console.
+pub(crate) fn event_action(
+    url: &str,
+    name: &str,
+    token: &str,
+    args: Option<&str>,
+    live: bool,
+) -> String {
     let mut headers = format!(
         "{{'{EVENT_HEADER}': {}, '{TOKEN_HEADER}': {token}",
         js_string(name)
@@ -194,11 +217,21 @@ pub(crate) fn event_action(url: &str, name: &str, token: &str, args: Option<&str
     if let Some(args) = args {
         headers.push_str(&format!(", '{ARGS_HEADER}': {}", js_string(args)));
     }
+    if live {
+        headers.push_str(&format!(
+            ", '{CLICK_HEADER}': Math.random().toString(36).slice(2) + Date.now().toString(36)"
+        ));
+    }
     headers.push('}');
+    let retry = if live {
+        format!(", retry: 'error', retryInterval: {EVENT_RETRY_MS}, retryMaxCount: {EVENT_RETRIES}")
+    } else {
+        String::new()
+    };
     format!(
         // Events share one URL, and the client's default cancels an in-flight request to the
         // same URL: two quick clicks must both arrive.
-        "@post({}, {{headers: {headers}, requestCancellation: 'disabled'}})",
+        "@post({}, {{headers: {headers}, requestCancellation: 'disabled'{retry}}})",
         js_string(url)
     )
 }

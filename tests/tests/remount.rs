@@ -26,7 +26,7 @@ struct Desk {
 impl Page for Desk {
     const ROUTE: Route = Route::new("Desk", "/desk/{name}", file!(), line!())
         .live()
-        .events(&["click"]);
+        .events(&["click", "fail"]);
 
     async fn mount(mount: &mut Mount<'_>) -> dstar::Result<Self> {
         MOUNTS.fetch_add(1, Ordering::SeqCst);
@@ -40,15 +40,21 @@ impl Page for Desk {
 
     fn render(&self, view: &View<'_>) -> dstar::Result<Html> {
         view.render_str(
-            r#"<p id="who">{{ user }}</p><p id="n">{{ n }}</p>"#,
+            r#"<p id="who">{{ user }}</p><p id="n">{{ n }}</p><button data-on:click="{{ event('click') }}">+</button>"#,
             serde_json::json!({ "user": self.user, "n": self.clicks }),
         )
     }
 
     async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         self.clicks += 1;
-        let _ = event;
-        Ok(())
+        match event.name() {
+            // Fails after changing the state: running it twice would show.
+            "fail" => Err(dstar::Error::unprocessable(format!(
+                "refused after {} clicks",
+                self.clicks
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -122,17 +128,26 @@ fn url(server: &TestServer, path: &str) -> String {
 }
 
 async fn click(server: &TestServer, token: &str) -> dstar_tests::Response {
-    server
-        .post(
-            "/__dstar/event",
-            &[
-                ("x-dstar-token", token),
-                ("x-dstar-event", "click"),
-                ("content-type", "application/json"),
-            ],
-            b"{}",
-        )
-        .await
+    send(server, token, "click", None).await
+}
+
+/// An event as the `event()` action sends it, with a click id when given (its retries
+/// resend the same one).
+async fn send(
+    server: &TestServer,
+    token: &str,
+    name: &str,
+    click: Option<&str>,
+) -> dstar_tests::Response {
+    let mut headers = vec![
+        ("x-dstar-token", token),
+        ("x-dstar-event", name),
+        ("content-type", "application/json"),
+    ];
+    if let Some(click) = click {
+        headers.push(("x-dstar-click", click));
+    }
+    server.post("/__dstar/event", &headers, b"{}").await
 }
 
 fn session_of(token: &str, purpose: Purpose) -> u128 {
@@ -166,9 +181,10 @@ async fn expect_remount(stream: &mut SseStream, id: u128, last: u64) -> String {
     let render = stream.expect_event(WAIT).await;
     assert_eq!(render.id, Some((last + 3).to_string()));
     assert_eq!(render.value("selector").as_deref(), Some("#dstar-root"));
-    assert_eq!(
-        render.value("elements").as_deref(),
-        Some(r#"<p id="who">ada</p><p id="n">0</p>"#)
+    let body = render.value("elements").unwrap();
+    assert!(
+        body.starts_with(r#"<p id="who">ada</p><p id="n">0</p><button"#),
+        "{body}"
     );
     event_token
 }
@@ -410,5 +426,97 @@ async fn debug_builds_keep_their_key_across_app_starts() {
             .unwrap()
             .session,
         42
+    );
+}
+
+#[tokio::test]
+async fn a_click_sent_again_is_applied_once() {
+    let first = serve(&app(Keys::new(KEY))).await;
+    let page = first.get("/desk/clicks", &[("cookie", "user=ada")]).await;
+    // The live page's `event()` action sends a click id and retries, bounded.
+    let html = page.text();
+    assert!(html.contains("x-dstar-click"), "{html}");
+    assert!(html.contains("retryMaxCount: 5"), "{html}");
+    let tab = Tab {
+        event_token: token_after(page.text(), "_dstarToken"),
+        stream_token: token_after(page.text(), "_dstarStream"),
+    };
+    let id = session_of(&tab.stream_token, Purpose::Stream);
+    let referer = url(&first, "/desk/clicks");
+    let mut s = stream(&first, &tab.stream_token, Some(&referer), None).await;
+
+    // A handler that changed the state and then failed: the retry gets the same answer and
+    // the handler does not run again.
+    for _ in 0..3 {
+        let failed = send(&first, &tab.event_token, "fail", Some("k1")).await;
+        assert_eq!(failed.status, 422);
+        assert_eq!(failed.text(), "refused after 1 clicks");
+    }
+    // A new click is a new event.
+    assert_eq!(
+        send(&first, &tab.event_token, "click", Some("k2"))
+            .await
+            .status,
+        204
+    );
+    let n = s.expect_event(WAIT).await;
+    assert!(
+        n.value("elements").unwrap().contains(r#"<p id="n">2</p>"#),
+        "{n:?}"
+    );
+    assert_eq!(
+        send(&first, &tab.event_token, "click", Some("k2"))
+            .await
+            .status,
+        204
+    );
+    drop(s);
+    drop(first);
+
+    // During a restart: the click is refused (503, not applied), then, once the stream has
+    // re-mounted the page, the same click (a retry) is applied, once.
+    let second = serve(&app(Keys::new(KEY))).await;
+    let referer = url(&second, "/desk/clicks");
+    let early = send(&second, &tab.event_token, "click", Some("k3")).await;
+    assert_eq!(early.status, 503);
+    let mut s = stream(&second, &tab.stream_token, Some(&referer), Some(9)).await;
+    expect_remount(&mut s, id, 9).await;
+    for _ in 0..2 {
+        assert_eq!(
+            send(&second, &tab.event_token, "click", Some("k3"))
+                .await
+                .status,
+            204
+        );
+    }
+    let applied = s.expect_event(WAIT).await;
+    assert!(
+        applied
+            .value("elements")
+            .unwrap()
+            .contains(r#"<p id="n">1</p>"#)
+    );
+    // Nothing else was applied: the next click makes it 2.
+    assert_eq!(
+        send(&second, &tab.event_token, "click", Some("k4"))
+            .await
+            .status,
+        204
+    );
+    let next = s.expect_event(WAIT).await;
+    assert!(
+        next.value("elements")
+            .unwrap()
+            .contains(r#"<p id="n">2</p>"#),
+        "{next:?}"
+    );
+
+    let long = "x".repeat(65);
+    let refused = send(&second, &tab.event_token, "click", Some(&long)).await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text().contains("x-dstar-click"),
+        "{}",
+        refused.text()
     );
 }

@@ -19,6 +19,7 @@ use super::handle::{
     Attach, Command, EventCommand, Mailbox, SessionHandle, Unavailable, session_unavailable,
     short_id,
 };
+use super::outcomes::{Begin, MAX_CLICK_LEN};
 use super::page::{LivePage, LiveTarget};
 use super::queue::{End, StreamQueue};
 use super::stream::LiveBody;
@@ -29,8 +30,8 @@ use crate::document::{document, error_page, html_response, path_and_query};
 use crate::error::{Error, Result};
 use crate::page::{Mount, Page, View, live_page_value};
 use crate::protocol::{
-    ARGS_NAME, EVENT_HEADER, EVENT_NAME, EVENT_PATH, LAST_EVENT_ID_NAME, STREAM_PATH, TOKEN_HEADER,
-    TOKEN_NAME, header,
+    ARGS_NAME, CLICK_HEADER, CLICK_NAME, EVENT_HEADER, EVENT_NAME, EVENT_PATH, LAST_EVENT_ID_NAME,
+    STREAM_PATH, TOKEN_HEADER, TOKEN_NAME, header,
 };
 use crate::response::Sse;
 use crate::route::Route;
@@ -445,10 +446,38 @@ async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::B
         .sessions()
         .handle(claims.session)
         .ok_or_else(session_unavailable)?;
+    let click = header(parts, &CLICK_NAME);
+    if click.len() > MAX_CLICK_LEN {
+        return Err(Error::bad_request(format!(
+            "event refused: the `{CLICK_HEADER}` header is longer than {MAX_CLICK_LEN} characters"
+        )));
+    }
+    let outcomes = app.sessions().outcomes();
+    if !click.is_empty()
+        && let Begin::Answered(result) = outcomes.begin(claims.session, click)
+    {
+        tracing::debug!("a click sent again: answered without applying it twice");
+        return result;
+    }
+    let result = dispatch(&handle, name, raw).await;
+    if !click.is_empty() {
+        match &result {
+            // Refused before the handler ran: a retry is a new attempt.
+            Err(err) if err.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                outcomes.forget(claims.session, click);
+            }
+            result => outcomes.finish(claims.session, click, result),
+        }
+    }
+    result
+}
+
+/// Sends an event to its session and waits for the handler's answer.
+async fn dispatch(handle: &SessionHandle, name: &str, signals: Bytes) -> Result<()> {
     let (reply, answer) = oneshot::channel();
     let command = Command::Event(Box::new(EventCommand {
         name: name.to_owned(),
-        signals: raw,
+        signals,
         reply,
         request: Span::current(),
     }));

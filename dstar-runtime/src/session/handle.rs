@@ -16,6 +16,7 @@ use bytes::Bytes;
 use slab::Slab;
 use tokio::sync::{Notify, oneshot};
 
+use super::outcomes::Outcomes;
 use super::page::LiveTarget;
 use super::queue::StreamQueue;
 use crate::error::Result;
@@ -70,6 +71,7 @@ impl Default for SessionConfig {
 pub struct Registry {
     config: SessionConfig,
     slots: Mutex<Slots>,
+    outcomes: Outcomes,
     tasks: AtomicUsize,
     /// Woken when the last task ends, for [`shutdown`](Self::shutdown).
     idle: Notify,
@@ -116,6 +118,7 @@ impl Registry {
         Registry {
             config,
             slots: Mutex::new(Slots::default()),
+            outcomes: Outcomes::default(),
             tasks: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -124,6 +127,11 @@ impl Registry {
     /// The settings sessions run with.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// The answers of recent clicks (see the `outcomes` module).
+    pub(crate) fn outcomes(&self) -> &Outcomes {
+        &self.outcomes
     }
 
     /// How many sessions are registered.

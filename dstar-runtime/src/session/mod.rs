@@ -57,7 +57,14 @@
 //! **Events during a re-mount.** An event for a session that is not running was not applied,
 //! and neither was one still queued when a session ended: both get `503` and
 //! `Retry-After: 1`, as does an event refused because the session's mailbox is full. A `503`
-//! from the event endpoint always means "not applied; send it again".
+//! from the event endpoint always means "not applied; send it again". A live page's `event()`
+//! action does: it retries a failed request a bounded number of times
+//! ([`EVENT_RETRIES`](crate::protocol::EVENT_RETRIES), about 15 s in all, with the client's
+//! doubling back-off), and after the last one the client reports the failure in the console.
+//! Each click carries a random click id that the retries resend unchanged, and the `outcomes`
+//! log answers a click the session already handled with its first answer (a retry that
+//! arrives while it is still being handled gets `503`), so a click is applied once, never
+//! twice, even when its handler failed half-way or its answer was lost.
 //!
 //! # Why the stream is a POST
 //!
@@ -74,6 +81,7 @@
 //! # Files
 //!
 //! - `handle`: settings, the registry of running sessions, the mailbox, [`SessionHandle`].
+//! - `outcomes`: the answers of recent clicks, so an event sent again is applied once.
 //! - `queue`: the stream queue between the task and the stream's body.
 //! - `page`: type-erased live pages (a session holds any page of its group).
 //! - `task`: the session task's loop: events, messages, streams, navigation, replay ring.
@@ -81,11 +89,12 @@
 //! - `endpoints`: the page GET, the stream and event endpoints.
 //! - `tokens`: the tokens a live page carries.
 //!
-//! `handle`, `queue` and `page` are the model other modules use (`app`, `page`, `pubsub`
+//! `handle`, `outcomes`, `queue` and `page` are the model other modules use (`app`, `page`, `pubsub`
 //! import only them); the rest serves HTTP.
 
 pub(crate) mod endpoints;
 pub(crate) mod handle;
+pub(crate) mod outcomes;
 pub(crate) mod page;
 pub(crate) mod queue;
 pub(crate) mod stream;
