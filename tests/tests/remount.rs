@@ -2,20 +2,24 @@
 //! real HTTP and SSE. A "restart" is a second server with the same signing key: the tab's
 //! tokens are authentic there, and its session is gone.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use dstar::test::sse::SseEvent;
 use dstar::token::{Keys, Purpose};
-use dstar::{App, Ctx, Event, Html, Mount, Page, Route, View};
+use dstar::{App, Ctx, Event, Html, Mount, Page, Route, SessionEnd, View};
 use dstar_tests::{SseStream, TestServer, token_after};
 
 const WAIT: Duration = Duration::from_secs(5);
 const KEY: &[u8] = b"remount tests";
 
-/// How many times `Desk::mount` ran, in this test binary (tests that count use their own
-/// page path, so they do not see each other's mounts).
-static MOUNTS: AtomicUsize = AtomicUsize::new(0);
+/// The `name` of every `Desk` mounted in this test binary: tests run in parallel, so each
+/// counts the mounts of its own page path only.
+static MOUNTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn mounts(name: &str) -> usize {
+    MOUNTS.lock().unwrap().iter().filter(|n| *n == name).count()
+}
 
 /// A live page that needs a `user` cookie (else it redirects to `/login`) and counts clicks.
 struct Desk {
@@ -26,10 +30,13 @@ struct Desk {
 impl Page for Desk {
     const ROUTE: Route = Route::new("Desk", "/desk/{name}", file!(), line!())
         .live()
-        .events(&["click", "fail"]);
+        .events(&["click", "fail", "logout", "stop"]);
 
     async fn mount(mount: &mut Mount<'_>) -> dstar::Result<Self> {
-        MOUNTS.fetch_add(1, Ordering::SeqCst);
+        MOUNTS
+            .lock()
+            .unwrap()
+            .push(mount.param("name").unwrap_or_default().to_owned());
         let user = mount
             .header("cookie")
             .and_then(|c| c.strip_prefix("user="))
@@ -45,9 +52,11 @@ impl Page for Desk {
         )
     }
 
-    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         self.clicks += 1;
         match event.name() {
+            "logout" => cx.end_session(SessionEnd::Navigate("/bye".to_owned())),
+            "stop" => cx.end_session(SessionEnd::Stop),
             // Fails after changing the state: running it twice would show.
             "fail" => Err(dstar::Error::unprocessable(format!(
                 "refused after {} clicks",
@@ -273,7 +282,7 @@ async fn row_session_gone_after_a_restart_is_re_mounted_in_place_with_the_same_i
     // The client's retry resends the original token: it resumes the same session (exact
     // replay), it does not mount again.
     drop(resumed);
-    let mounts = MOUNTS.load(Ordering::SeqCst);
+    let before = mounts("restart");
     let mut retry = stream(&second, &tab.stream_token, Some(&referer), Some(5)).await;
     let replayed = retry.expect_event(WAIT).await;
     assert_eq!(replayed.id.as_deref(), Some("6"));
@@ -283,7 +292,7 @@ async fn row_session_gone_after_a_restart_is_re_mounted_in_place_with_the_same_i
             .unwrap()
             .contains(r#"<p id="n">2</p>"#)
     );
-    assert_eq!(MOUNTS.load(Ordering::SeqCst), mounts, "no second mount");
+    assert_eq!(mounts("restart"), before, "no second mount");
 }
 
 #[tokio::test]
@@ -519,4 +528,80 @@ async fn a_click_sent_again_is_applied_once() {
         "{}",
         refused.text()
     );
+}
+
+#[tokio::test]
+async fn row_a_session_ended_on_purpose_gets_its_last_instruction_and_is_never_re_mounted() {
+    let server = serve(&app(Keys::new(KEY))).await;
+    let referer = url(&server, "/desk/logout");
+    let tab = open_tab(&server, "/desk/logout").await;
+    let mut s = stream(&server, &tab.stream_token, Some(&referer), None).await;
+    assert_eq!(
+        send(&server, &tab.event_token, "logout", None).await.status,
+        204
+    );
+    let last = s.expect_event(WAIT).await;
+    let elements = last.value("elements").unwrap();
+    assert!(
+        elements.contains(r#"window.location.assign("/bye")"#) && elements.contains("nonce="),
+        "{last:?}"
+    );
+    assert_eq!(s.next_event(WAIT).await.unwrap(), None, "the stream ends");
+
+    let refused = click(&server, &tab.event_token).await;
+    assert_eq!(refused.status, 410);
+    assert!(
+        refused.text().contains("session has ended"),
+        "{}",
+        refused.text()
+    );
+    // The tab's stream, if it comes back, is told the same; nothing is mounted.
+    let before = mounts("logout");
+    let again = server
+        .post(
+            "/__dstar/stream",
+            &[
+                ("x-dstar-token", &tab.stream_token),
+                ("referer", &referer),
+                ("cookie", "user=ada"),
+            ],
+            b"{}",
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let events = dstar::test::sse::parse(again.text().as_bytes());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]
+            .value("elements")
+            .unwrap()
+            .contains(r#"window.location.assign("/bye")"#)
+    );
+    assert_eq!(mounts("logout"), before, "never re-mounted");
+
+    // `Stop`: the stream just ends, and stays ended.
+    let tab = open_tab(&server, "/desk/logout").await;
+    let mut s = stream(&server, &tab.stream_token, Some(&referer), None).await;
+    assert_eq!(
+        send(&server, &tab.event_token, "stop", None).await.status,
+        204
+    );
+    let render = s.expect_event(WAIT).await;
+    assert!(
+        render
+            .value("elements")
+            .unwrap()
+            .contains(r#"<p id="n">1</p>"#)
+    );
+    assert_eq!(s.next_event(WAIT).await.unwrap(), None, "the stream ends");
+    assert_eq!(click(&server, &tab.event_token).await.status, 410);
+    let again = server
+        .post(
+            "/__dstar/stream",
+            &[("x-dstar-token", &tab.stream_token), ("referer", &referer)],
+            b"{}",
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.text(), "", "no instruction, no re-mount");
 }

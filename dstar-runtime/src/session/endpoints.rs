@@ -16,19 +16,19 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, Span, info_span};
 
 use super::handle::{
-    Attach, Command, EventCommand, Mailbox, SessionHandle, Unavailable, session_unavailable,
-    short_id,
+    Attach, Command, EventCommand, Mailbox, SessionHandle, Unavailable, session_ended,
+    session_unavailable, short_id,
 };
 use super::outcomes::{Begin, MAX_CLICK_LEN};
 use super::page::{LivePage, LiveTarget};
 use super::queue::{End, StreamQueue};
 use super::stream::LiveBody;
-use super::task::Session;
+use super::task::{Session, final_script};
 use super::tokens::{nav_token, token_signals};
 use crate::app::App;
 use crate::document::{document, error_page, html_response, path_and_query};
 use crate::error::{Error, Result};
-use crate::page::{Mount, Page, View, live_page_value};
+use crate::page::{Mount, Page, SessionEnd, View, live_page_value};
 use crate::protocol::{
     ARGS_NAME, CLICK_HEADER, CLICK_NAME, EVENT_HEADER, EVENT_NAME, EVENT_PATH, LAST_EVENT_ID_NAME,
     STREAM_PATH, TOKEN_HEADER, TOKEN_NAME, header,
@@ -209,11 +209,18 @@ async fn stream(app: App, resolve: impl Fn(&str) -> Option<LiveTarget>, req: Req
             handle.push_control(Command::Shutdown);
             cut_for_retry(&app, &handle, parts.version)
         }
-        None => {
-            remount(&app, resolve, parts, claims.session, last_event_id)
-                .instrument(span)
-                .await
-        }
+        None => match app.sessions().ended().get(claims.session) {
+            Some(ending) => {
+                let _span = span.entered();
+                tracing::debug!("stream for a session ended on purpose: its last instruction");
+                ended(&app, claims.session, &ending, parts.version)
+            }
+            None => {
+                remount(&app, resolve, parts, claims.session, last_event_id)
+                    .instrument(span)
+                    .await
+            }
+        },
     }
 }
 
@@ -250,9 +257,22 @@ fn attach(
         last_event_id,
     })));
     if !attached {
-        return reload(app, handle.id(), version);
+        // The session ended meanwhile.
+        return match app.sessions().ended().get(handle.id()) {
+            Some(ending) => ended(app, handle.id(), &ending, version),
+            None => reload(app, handle.id(), version),
+        };
     }
     live_response(app, handle, queue, generation, version)
+}
+
+/// The answer to a stream of a session ended on purpose: its last instruction again, and the
+/// stream ends (the client does not retry a stream that ends normally).
+fn ended(app: &App, id: u128, ending: &SessionEnd, version: http::Version) -> Response {
+    match final_script(ending) {
+        Some(script) => script_answer(app, id, &script, version),
+        None => Sse::once(Bytes::new()).version(version).into_response(),
+    }
 }
 
 fn live_response(
@@ -442,10 +462,13 @@ async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::B
     let raw = crate::signals::read_raw_parts(parts, body).await?;
     let raw = crate::signals::merge_args(raw, header(parts, &ARGS_NAME))?;
     crate::signals::parse::<serde::de::IgnoredAny>(&raw)?;
-    let handle = app
-        .sessions()
-        .handle(claims.session)
-        .ok_or_else(session_unavailable)?;
+    let Some(handle) = app.sessions().handle(claims.session) else {
+        return Err(if app.sessions().ended().get(claims.session).is_some() {
+            session_ended()
+        } else {
+            session_unavailable()
+        });
+    };
     let click = header(parts, &CLICK_NAME);
     if click.len() > MAX_CLICK_LEN {
         return Err(Error::bad_request(format!(

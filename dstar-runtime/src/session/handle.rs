@@ -16,7 +16,7 @@ use bytes::Bytes;
 use slab::Slab;
 use tokio::sync::{Notify, oneshot};
 
-use super::outcomes::Outcomes;
+use super::outcomes::{Ended, Outcomes};
 use super::page::LiveTarget;
 use super::queue::StreamQueue;
 use crate::error::Result;
@@ -72,6 +72,7 @@ pub struct Registry {
     config: SessionConfig,
     slots: Mutex<Slots>,
     outcomes: Outcomes,
+    ended: Ended,
     tasks: AtomicUsize,
     /// Woken when the last task ends, for [`shutdown`](Self::shutdown).
     idle: Notify,
@@ -119,6 +120,7 @@ impl Registry {
             config,
             slots: Mutex::new(Slots::default()),
             outcomes: Outcomes::default(),
+            ended: Ended::default(),
             tasks: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -132,6 +134,11 @@ impl Registry {
     /// The answers of recent clicks (see the `outcomes` module).
     pub(crate) fn outcomes(&self) -> &Outcomes {
         &self.outcomes
+    }
+
+    /// The sessions ended on purpose recently (see the `outcomes` module).
+    pub(crate) fn ended(&self) -> &Ended {
+        &self.ended
     }
 
     /// How many sessions are registered.
@@ -317,6 +324,14 @@ pub(crate) fn session_unavailable() -> crate::error::Error {
     crate::error::Error::new(
         http::StatusCode::SERVICE_UNAVAILABLE,
         "the session is not running (its page is being restored); send the event again",
+    )
+}
+
+/// The answer to an event for a session ended on purpose.
+pub(crate) fn session_ended() -> crate::error::Error {
+    crate::error::Error::new(
+        http::StatusCode::GONE,
+        "the session has ended; reload the page to start a new one",
     )
 }
 

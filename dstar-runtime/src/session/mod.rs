@@ -29,6 +29,7 @@
 //! | --- | --- | --- |
 //! | forged or tampered token | `401` | `403` |
 //! | authentic token, session gone (server restarted, reaped, evicted), token expired or signed by the previous key | re-mounted in place; a guarded reload when it cannot be | `503` with `Retry-After: 1`: not applied, safe to send again |
+//! | session ended on purpose ([`Ctx::end_session`](crate::page::Ctx::end_session): a logout, a finished flow) | its last instruction (a navigation, or for `Stop` nothing), and the stream ends; never re-mounted | `410` with a message |
 //! | authentic but expired token, session running | the session ends, the stream is cut after a short `retry:` hint, and the client's retry re-mounts it (so `mount` authorizes the tab again) | `403` (the page's event token is renewed through a signal long before it expires) |
 //!
 //! **Re-mounting in place.** The page is the stream request's `Referer` (the URL the tab is
@@ -65,6 +66,15 @@
 //! log answers a click the session already handled with its first answer (a retry that
 //! arrives while it is still being handled gets `503`), so a click is applied once, never
 //! twice, even when its handler failed half-way or its answer was lost.
+//!
+//! **Ended on purpose.** When a handler calls `Ctx::end_session`, the session is remembered
+//! as ended (with the instruction it left its tab) before it goes, its stream gets that
+//! instruction and ends normally (the client does not retry a stream that ends normally),
+//! and `terminate` runs. The memory is bounded (an hour, 4,096 sessions; the oldest go
+//! first): a tab that comes back later is treated as any tab whose session is gone, and the
+//! re-mount's `mount` authorizes it again from the request's cookies, which after a logout
+//! redirects or refuses it. The memory is a courtesy, `mount` the guard. (A mark inside the
+//! tokens could not work: the tab's tokens were signed before the session ended.)
 //!
 //! # Why the stream is a POST
 //!

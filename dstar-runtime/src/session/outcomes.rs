@@ -1,5 +1,8 @@
-//! What happened to recent live events, by the click that sent them, so an event sent again
-//! is answered once and applied once.
+//! What happened recently: the answers of live events, by the click that sent them, so an
+//! event sent again is answered once and applied once; and the sessions ended on purpose, so
+//! their tabs are told so rather than re-mounted.
+//!
+//! # Clicks
 //!
 //! A live page's `event()` action sends a click id ([`CLICK_HEADER`](crate::protocol::CLICK_HEADER),
 //! made in the browser for each click) and retries a failed request a bounded number of times
@@ -126,9 +129,80 @@ impl State {
     }
 }
 
+/// How long a session ended on purpose is remembered.
+pub(crate) const ENDED_KEEP: Duration = Duration::from_secs(3600);
+/// The most ended sessions remembered at once.
+pub(crate) const ENDED_CAPACITY: usize = 4096;
+
+/// Sessions ended on purpose (`Ctx::end_session`) and how each left its tab, so a later
+/// stream of the tab gets the same last instruction (never a re-mount) and its events `410`.
+///
+/// Bounded like the click log: [`ENDED_KEEP`] and [`ENDED_CAPACITY`] (the oldest go first).
+/// A tab that comes back after that (a laptop asleep for hours) is treated as any tab whose
+/// session is gone: re-mounted, with `mount` authorizing it again from the request's cookies,
+/// which after a logout refuses or redirects it. The memory is a courtesy; `mount` is the
+/// guard.
+#[derive(Debug, Default)]
+pub(crate) struct Ended {
+    state: Mutex<EndedState>,
+}
+
+#[derive(Debug, Default)]
+struct EndedState {
+    ends: HashMap<u128, (Instant, crate::page::SessionEnd)>,
+    order: VecDeque<(Instant, u128)>,
+}
+
+impl Ended {
+    fn lock(&self) -> std::sync::MutexGuard<'_, EndedState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers that session `id` ended on purpose, leaving its tab with `end`.
+    pub(crate) fn insert(&self, id: u128, end: crate::page::SessionEnd) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        while let Some((at, old)) = state.order.front().copied() {
+            if now.duration_since(at) < ENDED_KEEP && state.order.len() < ENDED_CAPACITY {
+                break;
+            }
+            state.order.pop_front();
+            if state.ends.get(&old).is_some_and(|(when, _)| *when == at) {
+                state.ends.remove(&old);
+            }
+        }
+        state.ends.insert(id, (now, end));
+        state.order.push_back((now, id));
+    }
+
+    /// How session `id` ended, if it ended on purpose recently.
+    pub(crate) fn get(&self, id: u128) -> Option<crate::page::SessionEnd> {
+        let state = self.lock();
+        let (at, end) = state.ends.get(&id)?;
+        (at.elapsed() < ENDED_KEEP).then(|| end.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::session::outcomes::{Begin, CAPACITY, Error, Outcomes, StatusCode};
+    use crate::page::SessionEnd;
+    use crate::session::outcomes::{
+        Begin, CAPACITY, ENDED_CAPACITY, Ended, Error, Outcomes, StatusCode,
+    };
+
+    #[test]
+    fn ended_sessions_are_remembered_within_the_bound() {
+        let ended = Ended::default();
+        assert_eq!(ended.get(1), None);
+        ended.insert(1, SessionEnd::Navigate("/bye".into()));
+        assert_eq!(ended.get(1), Some(SessionEnd::Navigate("/bye".into())));
+        for id in 2..(ENDED_CAPACITY as u128 + 2) {
+            ended.insert(id, SessionEnd::Stop);
+        }
+        assert_eq!(ended.get(1), None, "the oldest went first");
+        assert_eq!(ended.get(2), Some(SessionEnd::Stop));
+        assert!(ended.lock().ends.len() <= ENDED_CAPACITY);
+    }
 
     #[test]
     fn a_click_is_answered_once_and_replayed_after() {

@@ -18,7 +18,9 @@ use super::tokens::{nav_token, token_signals};
 use crate::app::App;
 use crate::document::write_root_patch;
 use crate::error::{Error, Result};
-use crate::page::{Ctx, Event, Message, Mount, PageData, Render, View, live_page_value};
+use crate::page::{
+    Ctx, Event, Message, Mount, PageData, Render, SessionEnd, View, live_page_value,
+};
 use crate::security::Nonce;
 use crate::sse::{ExecuteScript, PatchSignals};
 
@@ -51,8 +53,14 @@ impl Drop for Session {
         let pending = self.mailbox.close();
         for command in pending {
             if let Command::Event(event) = command {
-                // Not applied: the tab may send it again to the session re-mounted in place.
-                let _ = event.reply.send(Err(super::handle::session_unavailable()));
+                // Not applied: the tab may send it again to the session re-mounted in place,
+                // unless the session was ended on purpose.
+                let ended = self.app.sessions().ended().get(self.id).is_some();
+                let _ = event.reply.send(Err(if ended {
+                    super::handle::session_ended()
+                } else {
+                    super::handle::session_unavailable()
+                }));
             }
         }
         for topic in &self.subscriptions {
@@ -139,10 +147,14 @@ impl Session {
                     // can be followed from the request to the ids of the patches it sent.
                     let span = info_span!(parent: self.span_id(), "event", name = %event.name);
                     span.follows_from(&event.request);
-                    let result = Box::pin(self.handle_event(&event.name, &event.signals))
+                    let (result, ending) = Box::pin(self.handle_event(&event.name, &event.signals))
                         .instrument(span)
                         .await;
                     let _ = event.reply.send(result);
+                    if let Some(ending) = ending {
+                        self.end_on_purpose(ending);
+                        break;
+                    }
                 }
                 Command::Shared(events) => self.send_shared(&events),
                 Command::Message(message) => {
@@ -151,11 +163,17 @@ impl Session {
                         "info",
                         topic = message.topic().unwrap_or("")
                     );
-                    if let Err(err) = Box::pin(self.handle_info(message)).instrument(span).await {
+                    let (result, ending) =
+                        Box::pin(self.handle_info(message)).instrument(span).await;
+                    if let Err(err) = result {
                         crate::error::log(
                             crate::error::Level::Error,
                             &format!("`info` of `{}` failed: {err}", self.page.route().name),
                         );
+                    }
+                    if let Some(ending) = ending {
+                        self.end_on_purpose(ending);
+                        break;
                     }
                 }
                 Command::Attach(attach) => {
@@ -258,9 +276,29 @@ impl Session {
         Ok(())
     }
 
-    async fn handle_event(&mut self, name: &str, signals: &[u8]) -> Result<()> {
+    /// Ends the session on purpose (`Ctx::end_session`): remembered first, so a request that
+    /// finds the session gone from now on is told so; then the stream gets its last
+    /// instruction and ends without a retry.
+    fn end_on_purpose(&mut self, ending: SessionEnd) {
+        tracing::debug!(?ending, "session ended on purpose");
+        self.app.sessions().ended().insert(self.id, ending.clone());
+        if let Some(stream) = self.stream.take() {
+            let last = final_script(&ending).map(|script| {
+                let mut out = Vec::new();
+                write_script(&mut out, &script, self.nonce());
+                Bytes::from(out)
+            });
+            stream.end(End::Close, last);
+        }
+    }
+
+    async fn handle_event(
+        &mut self,
+        name: &str,
+        signals: &[u8],
+    ) -> (Result<()>, Option<SessionEnd>) {
         if !self.page.route().events.contains(&name) {
-            return Err(Event::new(name, b"").unknown());
+            return (Err(Event::new(name, b"").unknown()), None);
         }
         let started = std::time::Instant::now();
         let app = self.app.clone();
@@ -276,29 +314,32 @@ impl Session {
             other => other,
         };
         let rerender = result.is_ok() && cx.render != Render::Never;
-        self.finish(cx, rerender);
+        let ending = self.finish(cx, rerender);
         let status = result.as_ref().err().map(Error::status);
         crate::metrics::event_handled(route.name, status, started.elapsed());
-        result
+        (result, ending)
     }
 
-    async fn handle_info(&mut self, message: Message) -> Result<()> {
+    async fn handle_info(&mut self, message: Message) -> (Result<()>, Option<SessionEnd>) {
         let app = self.app.clone();
         let route = self.page.route();
         let mut cx = Ctx::new(&app, route, PageData::Value(live_page_value(&self.url)));
         cx.session = Some(self.handle());
         let result = self.page.info(&mut cx, message).await;
         let rerender = result.is_ok() && cx.render != Render::Never;
-        self.finish(cx, rerender);
-        result
+        let ending = self.finish(cx, rerender);
+        (result, ending)
     }
 
     fn handle(&self) -> SessionHandle {
         SessionHandle::new(self.id, self.mailbox.clone())
     }
 
-    /// Sends what a handler queued, then the re-render.
-    fn finish(&mut self, mut cx: Ctx<'_>, rerender: bool) {
+    /// Sends what a handler queued, then the re-render (none when the handler ended the
+    /// session with a navigation); hands back how the handler ended the session, if it did.
+    fn finish(&mut self, mut cx: Ctx<'_>, rerender: bool) -> Option<SessionEnd> {
+        let ending = cx.ending.take();
+        let rerender = rerender && !matches!(ending, Some(SessionEnd::Navigate(_)));
         if let Some(query) = cx.url.take() {
             let path = self.url.split('?').next().unwrap_or("/").to_owned();
             self.url = format!("{path}{query}");
@@ -317,6 +358,7 @@ impl Session {
         let out = std::mem::take(&mut cx.out);
         drop(cx);
         self.send(&out);
+        ending
     }
 
     /// Gives each event of `batch` the next id, keeps it for replay, and queues it.
@@ -482,6 +524,15 @@ impl Session {
         write_script(&mut out, &script, self.nonce());
         self.send(&out);
         Ok(true)
+    }
+}
+
+/// The script that leaves a tab as `ending` says: a navigation, or none (`Stop`: the stream
+/// just ends).
+pub(crate) fn final_script(ending: &SessionEnd) -> Option<String> {
+    match ending {
+        SessionEnd::Navigate(url) => Some(crate::sse::redirect_script(url)),
+        SessionEnd::Stop => None,
     }
 }
 
