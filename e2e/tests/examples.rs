@@ -559,3 +559,67 @@ fn soft_navigation_keeps_the_document_and_the_state() {
     finish(&tab, None);
     log_timing("soft navigation", started);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. The developer's loop: the server restarts under an open tab.
+
+#[test]
+fn a_restart_under_an_open_tab_re_mounts_it_in_place() {
+    let started = Instant::now();
+    // No key configured: both starts sign with the development key kept under the target
+    // directory, as two `cargo run`s of the same app do.
+    let before = example_showcase::app(builder());
+    let server = serve(example_showcase::router(&before));
+    let addr = server.addr();
+    let browser = Browser::start();
+    let tab = browser.new_session();
+
+    tab.goto(&server.url("/counter"));
+    tab.wait_for_text("#count", "0", WAIT);
+    for expected in ["1", "2"] {
+        tab.click("#increment");
+        tab.wait_for_text("#count", expected, WAIT);
+    }
+    mark_document(&tab, 12);
+
+    // The restart: the old server goes (cutting the tab's stream), and a click is made while
+    // no server listens; then a new one with empty state listens on the same port.
+    drop(server);
+    tab.click("#increment");
+    let after = example_showcase::app(builder());
+    let server = TestServer::start_on(
+        addr,
+        example_showcase::router(&after).merge(datastar_js_route()),
+    );
+
+    // The tab's stream comes back, finds no session, and the page is re-mounted in place:
+    // one full render of the new app's state (the counter starts again at 0, where the tab
+    // showed 2). The click made meanwhile is retried until the session is back, and applied
+    // once.
+    tab.wait_for_text("#count", "1", WAIT);
+    assert_eq!(marker(&tab), json!(12), "the tab was not reloaded");
+    assert_eq!(after.sessions().len(), 1, "one re-mounted session");
+    tab.click("#increment");
+    tab.wait_for_text("#count", "2", WAIT);
+    tab.click("#increment");
+    tab.wait_for_text("#count", "3", WAIT);
+    assert_eq!(marker(&tab), json!(12));
+    assert_eq!(tab.url(), server.url("/counter"));
+
+    // Chromium reports the cut stream and the requests that found no server (or a session
+    // not yet back: 503) as failed loads, and the client says it retries; nothing else.
+    let errors = tab.console_errors();
+    let other: Vec<_> = errors
+        .iter()
+        .filter(|e| {
+            let ours = e.message.contains(dstar::protocol::STREAM_PATH)
+                || e.message.contains(dstar::protocol::EVENT_PATH);
+            !(ours
+                && (e.source == "network"
+                    || e.message.contains("retrying")
+                    || e.message.contains("status of 503")))
+        })
+        .collect();
+    assert!(other.is_empty(), "unexpected console errors: {other:#?}");
+    log_timing("restart under an open tab", started);
+}
