@@ -18,10 +18,14 @@ use dstar_benchmarks::{median, micros, quantile};
 
 const WARM_UP: usize = 300;
 
-const KINDS: [(&str, &str); 3] = [
+const KINDS: [(&str, &str); 4] = [
     ("raw", "hand-written axum + mpsc"),
     ("dstar", "dstar live page (render by hand)"),
     ("dstar-tpl", "dstar live page (minijinja template)"),
+    (
+        "dstar-click",
+        "dstar live page (render by hand), each event with a click id as `event()` sends",
+    ),
 ];
 
 fn main() {
@@ -97,6 +101,8 @@ async fn client_main(args: Vec<String>) {
     let n: usize = n.parse().expect("a count");
 
     let mut events = Conn::connect(addr).await.expect("connect");
+    // `dstar-click`: each event carries its own click id, so its request is made per event.
+    let mut click_token = None;
     let (stream_request, event_request) = match kind.as_str() {
         "raw" => {
             let id = events
@@ -114,11 +120,11 @@ async fn client_main(args: Vec<String>) {
                 ),
             )
         }
-        "dstar" | "dstar-tpl" => {
-            let path = if kind == "dstar" {
-                "/live"
-            } else {
+        "dstar" | "dstar-tpl" | "dstar-click" => {
+            let path = if kind == "dstar-tpl" {
                 "/live-tpl"
+            } else {
+                "/live"
             };
             let html = events
                 .request(&client::request("GET", path, &[], b""))
@@ -127,6 +133,9 @@ async fn client_main(args: Vec<String>) {
                 .text();
             let stream = dstar_benchmarks::stream_token(&html);
             let event = dstar_benchmarks::event_token(&html);
+            if kind == "dstar-click" {
+                click_token = Some(event.clone());
+            }
             (
                 client::request(
                     "POST",
@@ -159,8 +168,24 @@ async fn client_main(args: Vec<String>) {
     for i in 1..=WARM_UP + n {
         assert!(Instant::now() < deadline, "the run took too long");
         let marker = format!(">{i}</p>");
+        let clicked = click_token.as_ref().map(|token| {
+            client::request(
+                "POST",
+                "/__dstar/event",
+                &[
+                    ("x-dstar-token", token),
+                    ("x-dstar-event", "bump"),
+                    ("x-dstar-click", &format!("c{i}")),
+                    ("content-type", "application/json"),
+                ],
+                b"{}",
+            )
+        });
         let start = Instant::now();
-        events.send(&event_request).await.expect("send the event");
+        events
+            .send(clicked.as_ref().unwrap_or(&event_request))
+            .await
+            .expect("send the event");
         stream
             .wait_for(marker.as_bytes())
             .await

@@ -113,7 +113,8 @@ impl History {
 pub(crate) const RELOAD_SCRIPT: &str = "window.location.reload()";
 /// The id of the message a tab shows when reloading did not bring it back.
 pub const LOST_ID: &str = "dstar-lost";
-/// How many reloads [`reload_script`] allows in [`RELOAD_WINDOW_MS`] before it stops.
+/// How many reloads a tab that cannot be re-mounted makes in [`RELOAD_WINDOW_MS`] before it
+/// stops and shows the [`LOST_ID`] message (the reload's guard, sent by the stream endpoint).
 pub const RELOAD_LIMIT: u32 = 3;
 /// The window, in milliseconds, [`RELOAD_LIMIT`] counts reloads in.
 pub const RELOAD_WINDOW_MS: u32 = 60_000;

@@ -65,7 +65,7 @@ impl Default for SessionConfig {
 ///
 /// A new session's id carries its slab index in its low 32 bits, so finding it is one index
 /// and one comparison. A session re-mounted in place takes back the id its tab already holds
-/// tokens for (see [`reserve_id`](Self::reserve_id)); a slab cannot insert at a chosen index,
+/// tokens for (the session module's docs say when); a slab cannot insert at a chosen index,
 /// so those sessions live in a map beside it, empty (and allocation-free) until a re-mount.
 #[derive(Debug)]
 pub struct Registry {
