@@ -623,3 +623,48 @@ fn a_restart_under_an_open_tab_re_mounts_it_in_place() {
     assert!(other.is_empty(), "unexpected console errors: {other:#?}");
     log_timing("restart under an open tab", started);
 }
+
+/// When a tab cannot be re-mounted (here every stream request finds its session ended, as
+/// after a restart, and carries no `Referer`, as behind a proxy that strips it), it reloads,
+/// but not forever: three reloads a minute with a growing wait, then a message.
+#[test]
+fn a_tab_that_cannot_be_re_mounted_reloads_at_most_three_times_then_says_so() {
+    let started = Instant::now();
+    let app = example_showcase::app(builder());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let (sessions, counted) = (app.clone(), loads.clone());
+    let router =
+        example_showcase::router(&app).layer(from_fn(move |mut req: Request, next: Next| {
+            let (app, counted) = (sessions.clone(), counted.clone());
+            async move {
+                if req.uri().path() == "/counter" {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                if req.uri().path() == dstar::protocol::STREAM_PATH {
+                    // Every session ends (returns once their tasks have finished).
+                    app.sessions().shutdown(WAIT).await;
+                    req.headers_mut().remove("referer");
+                }
+                next.run(req).await
+            }
+        }));
+    let server = serve(router);
+    let browser = Browser::start();
+    let tab = browser.new_session();
+
+    tab.goto(&server.url("/counter"));
+    let lost = format!("#{}", dstar::protocol::LOST_ID);
+    tab.wait_for_element(&lost, WAIT);
+    assert!(
+        tab.text(&lost).contains("Reload the page"),
+        "{}",
+        tab.text(&lost)
+    );
+    // The first load and three reloads; the fourth stream answer shows the message instead.
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1 + dstar::protocol::RELOAD_LIMIT as usize
+    );
+    finish(&tab, Some("reload-guard.png"));
+    log_timing("reload guard", started);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use dstar::test::sse::SseEvent;
 use dstar::token::{Keys, Purpose};
-use dstar::{App, Ctx, Event, Html, Mount, Page, Route, SessionEnd, View};
+use dstar::{App, Ctx, Event, Html, Message, Mount, Page, Route, SessionEnd, View};
 use dstar_tests::{SseStream, TestServer, token_after};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -42,6 +42,8 @@ impl Page for Desk {
             .and_then(|c| c.strip_prefix("user="))
             .map(str::to_owned)
             .ok_or_else(|| dstar::Error::redirect("/login"))?;
+        let topic = format!("desk-{}", mount.param("name").unwrap_or_default());
+        mount.subscribe(topic);
         Ok(Desk { user, clicks: 0 })
     }
 
@@ -64,6 +66,14 @@ impl Page for Desk {
             ))),
             _ => Ok(()),
         }
+    }
+
+    async fn info(&mut self, cx: &mut Ctx<'_>, message: Message) -> dstar::Result<()> {
+        // An administrator signs the user out from elsewhere.
+        if message.get::<&str>() == Some(&"signed out") {
+            cx.end_session(SessionEnd::Navigate("/signed-out".to_owned()))?;
+        }
+        Ok(())
     }
 }
 
@@ -604,4 +614,27 @@ async fn row_a_session_ended_on_purpose_gets_its_last_instruction_and_is_never_r
         .await;
     assert_eq!(again.status, 200);
     assert_eq!(again.text(), "", "no instruction, no re-mount");
+}
+
+#[tokio::test]
+async fn a_session_ended_from_info_is_ended_on_purpose_too() {
+    let app = app(Keys::new(KEY));
+    let server = serve(&app).await;
+    let referer = url(&server, "/desk/admin");
+    let tab = open_tab(&server, "/desk/admin").await;
+    let mut s = stream(&server, &tab.stream_token, Some(&referer), None).await;
+    assert_eq!(
+        app.pubsub()
+            .publish("desk-admin", Message::new("signed out")),
+        1
+    );
+    let last = s.expect_event(WAIT).await;
+    assert!(
+        last.value("elements")
+            .unwrap()
+            .contains(r#"window.location.assign("/signed-out")"#),
+        "{last:?}"
+    );
+    assert_eq!(s.next_event(WAIT).await.unwrap(), None, "the stream ends");
+    assert_eq!(click(&server, &tab.event_token).await.status, 410);
 }

@@ -53,7 +53,10 @@
 //! the same id a reconnect resumes the re-mounted session with an exact replay. The page's
 //! script nonce is derived from the id too, so scripts the re-mounted session sends still
 //! match the page's Content-Security-Policy. Events read the token signal at each click, so
-//! both the page's original token and the fresh one reach the session.
+//! both the page's original token and the fresh one reach the session. (One gap: a tab loaded
+//! before a key rotation holds a nonce derived with the previous key, so under the opt-in
+//! strict Content-Security-Policy the scripts of its re-mounted session, a fresh navigation
+//! token or a redirect, are blocked until it reloads; patches and signals still apply.)
 //!
 //! **Events during a re-mount.** An event for a session that is not running was not applied,
 //! and neither was one still queued when a session ended: both get `503` and
