@@ -638,3 +638,33 @@ async fn a_session_ended_from_info_is_ended_on_purpose_too() {
     assert_eq!(s.next_event(WAIT).await.unwrap(), None, "the stream ends");
     assert_eq!(click(&server, &tab.event_token).await.status, 410);
 }
+
+#[tokio::test]
+async fn row_a_reaped_session_is_re_mounted_in_place() {
+    // A session whose stream did not connect in time is reaped; its tab's stream, arriving
+    // late, gets the page back under the same id.
+    let app = App::builder()
+        .keys(Keys::new(KEY))
+        .sessions(dstar::session::SessionConfig {
+            connect_deadline: Duration::from_millis(50),
+            ..dstar::session::SessionConfig::default()
+        })
+        .build()
+        .unwrap();
+    let server = serve(&app).await;
+    let tab = open_tab(&server, "/desk/reaped").await;
+    let id = session_of(&tab.stream_token, Purpose::Stream);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !(app.sessions().is_empty() && app.sessions().tasks() == 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session is reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let referer = url(&server, "/desk/reaped");
+    let mut s = stream(&server, &tab.stream_token, Some(&referer), None).await;
+    expect_remount(&mut s, id, 0).await;
+    assert_eq!(app.sessions().len(), 1);
+    assert_eq!(click(&server, &tab.event_token).await.status, 204);
+}
