@@ -301,8 +301,10 @@ fn live_response(
 /// Re-mounts the page of a tab whose session is gone, in place, on the stream that asked for
 /// it (the session module's docs give the rules): the page is the stream request's
 /// `Referer`, `mount` runs with this request's headers and cookies, and the session takes
-/// back the tab's id. Falls back to a (guarded) reload.
-async fn remount(
+/// back the tab's id. Falls back to a (guarded) reload. The one mechanism for every way a
+/// session goes (a restart, reaping, eviction, a dead node): callers verify the stream token
+/// first and pass its session id.
+pub(crate) async fn remount(
     app: &App,
     resolve: impl Fn(&str) -> Option<LiveTarget>,
     mut parts: http::request::Parts,
