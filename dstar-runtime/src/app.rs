@@ -59,8 +59,9 @@ impl fmt::Debug for App {
 }
 
 impl Default for App {
-    /// An app with no templates but the built-in layout and, in debug builds, a random
-    /// signing key. Release builds need a key: use [`App::builder`].
+    /// An app with no templates but the built-in layout and, in debug builds, the
+    /// development signing key ([`DEV_KEY_FILE`]). Release builds need a key: use
+    /// [`App::builder`].
     fn default() -> Self {
         App::builder()
             .build()
@@ -298,7 +299,9 @@ impl AppBuilder {
     }
 
     /// The secret tokens are signed with. Without one, `DSTAR_SECRET_KEY` is read; without
-    /// that, debug builds use a random key and release builds refuse to build.
+    /// that, debug builds use a development key kept in a file under the Cargo target
+    /// directory ([`DEV_KEY_FILE`]; stable across restarts) and release builds refuse to
+    /// build.
     pub fn secret_key(mut self, secret: &[u8]) -> Self {
         self.keys = Some(Keys::new(secret));
         self
@@ -389,7 +392,7 @@ impl AppBuilder {
             Some(keys) => keys,
             None => match std::env::var(SECRET_KEY_ENV) {
                 Ok(secret) if !secret.is_empty() => Keys::new(secret.as_bytes()),
-                _ if cfg!(debug_assertions) => Keys::random(),
+                _ if cfg!(debug_assertions) => dev_keys(),
                 _ => return Err(ConfigError::MissingSecretKey),
             },
         };
@@ -412,6 +415,38 @@ impl AppBuilder {
             }),
         })
     }
+}
+
+/// The file a debug build keeps its signing key in, under the Cargo target directory.
+pub const DEV_KEY_FILE: &str = "dstar-dev-key";
+
+/// The signing key of a debug build without a configured one: kept in [`DEV_KEY_FILE`] in the
+/// Cargo target directory the binary was built into, so `cargo run` again keeps every open
+/// tab's tokens valid (the tab goes on, re-mounted in place, instead of freezing on a 401).
+/// Found as the nearest directory above the executable holding Cargo's `CACHEDIR.TAG`. A
+/// binary outside a target directory, or one that cannot use the file, gets a random key
+/// (tokens then last as long as the process) and a warning saying why.
+fn dev_keys() -> Keys {
+    let target = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .skip(1)
+            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+            .map(std::path::Path::to_path_buf)
+    });
+    let Some(target) = target else {
+        tracing::warn!(
+            "no Cargo target directory above the executable: a random signing key is used, so open tabs reload after a restart (set `{SECRET_KEY_ENV}` to keep them)"
+        );
+        return Keys::random();
+    };
+    let path = target.join(DEV_KEY_FILE);
+    Keys::dev_file(&path).unwrap_or_else(|err| {
+        tracing::warn!(
+            "cannot use the development key file {}: {err}; a random signing key is used",
+            path.display()
+        );
+        Keys::random()
+    })
 }
 
 /// The app's configuration is incomplete.

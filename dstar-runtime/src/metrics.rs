@@ -10,6 +10,7 @@
 //! | [`EVENT_SECONDS`] | histogram | `page` | time from an event reaching its page to its patches queued |
 //! | [`STREAM_OVERFLOWS`] | counter | | stream queues that overflowed: one full render replaced the backlog |
 //! | [`RECONNECTS`] | counter | | streams that came back with `Last-Event-ID` |
+//! | [`REMOUNTS`] | counter | | sessions re-mounted in place for a tab whose session was gone |
 //! | [`REPLAYS`] | counter | `kind` (`exact`, `full`) | reconnects that missed events: replayed from the ring, or one full render |
 //! | [`PUBSUB_PUBLISHED`] | counter | `kind` (`message`, `broadcast`) | PubSub publishes |
 //! | [`PUBSUB_DELIVERED`] | counter | `kind` | sessions those publishes reached |
@@ -30,6 +31,9 @@ pub const EVENT_SECONDS: &str = "dstar_event_duration_seconds";
 pub const STREAM_OVERFLOWS: &str = "dstar_stream_overflows_total";
 /// Counter: streams that reconnected with `Last-Event-ID`.
 pub const RECONNECTS: &str = "dstar_reconnects_total";
+/// Counter: sessions re-mounted in place (a tab's stream came back for a session that was
+/// gone).
+pub const REMOUNTS: &str = "dstar_remounts_total";
 /// Counter: reconnects that had missed events, by `kind` (`exact` replay or `full` render).
 pub const REPLAYS: &str = "dstar_replays_total";
 /// Counter: PubSub publishes, by `kind` (`message` or `broadcast`).
@@ -64,6 +68,10 @@ pub(crate) fn stream_overflow() {
 
 pub(crate) fn reconnect() {
     metrics::counter!(RECONNECTS).increment(1);
+}
+
+pub(crate) fn remount() {
+    metrics::counter!(REMOUNTS).increment(1);
 }
 
 /// A reconnect that had missed events: `exact` when the ring still held them.

@@ -351,6 +351,18 @@ pub struct Ctx<'a> {
     pub(crate) url: Option<String>,
     /// The path the app is mounted under (see `protocol::mount_prefix`).
     pub(crate) prefix: &'a str,
+    pub(crate) ending: Option<SessionEnd>,
+}
+
+/// How a live session that a handler ends on purpose leaves its tab (see
+/// [`Ctx::end_session`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The tab loads this same-origin URL (after a logout, the login page).
+    Navigate(String),
+    /// The tab keeps what it shows but is no longer live: its stream ends and its events are
+    /// refused (`410`).
+    Stop,
 }
 
 /// What templates learn about the page (`event()` needs its URL and token). A stateless event
@@ -417,6 +429,7 @@ impl<'a> Ctx<'a> {
             route,
             url: None,
             prefix,
+            ending: None,
         }
     }
 
@@ -453,6 +466,32 @@ impl<'a> Ctx<'a> {
     /// re-render only when asked.
     pub fn render(&mut self) {
         self.render = Render::Always;
+    }
+
+    /// Ends this live session on purpose once the handler returns (a logout, a finished
+    /// flow): what the handler queued is sent, then the tab gets `then` as its stream's last
+    /// instruction, `terminate` runs, and the session is never re-mounted in place. For a
+    /// while (see the session module's docs) a later stream of the tab gets the same
+    /// instruction and its events get `410`. On a stateless page there is no session: only a
+    /// navigation is sent.
+    ///
+    /// # Errors
+    ///
+    /// When `then` navigates to something other than a same-origin path.
+    pub fn end_session(&mut self, then: SessionEnd) -> Result<()> {
+        if let SessionEnd::Navigate(url) = &then {
+            if !crate::protocol::is_same_origin_path(url) {
+                return Err(Error::internal(format!(
+                    "`end_session` can only navigate to a same-origin path like `/login`, not `{}`",
+                    url.escape_debug()
+                )));
+            }
+            if self.session.is_none() {
+                self.execute_script(&crate::sse::redirect_script(url));
+            }
+        }
+        self.ending = Some(then);
+        Ok(())
     }
 
     /// Does not re-render after this handler, even on a live page.

@@ -14,6 +14,7 @@
 //! | [`EVENT_HEADER`] | event name | `event()` | both event endpoints |
 //! | [`TOKEN_HEADER`] | a signed token | `event()`, the stream action, navigation | every endpoint |
 //! | [`ARGS_HEADER`] | JSON object | `event(name, {...})` | both event endpoints |
+//! | [`CLICK_HEADER`] | a random id per click | `event()` on live pages | the live event endpoint |
 //! | [`URL_HEADER`], [`HISTORY_HEADER`] | target, `push`/`replace` | navigation script | navigation endpoint |
 //! | [`TOKEN_SIGNAL`], [`STREAM_SIGNAL`] | tokens of a live page | the root's `data-signals` | `event()`, the stream action |
 //!
@@ -38,6 +39,9 @@ pub const NAV_PATH: &str = "/__dstar/nav";
 pub const EVENT_HEADER: &str = "x-dstar-event";
 /// Header carrying the signed token (CSRF for events, stream or navigation).
 pub const TOKEN_HEADER: &str = "x-dstar-token";
+/// Header carrying a live event's click id: made in the browser for each click and sent again
+/// unchanged by the client's retries, so the server applies the click once.
+pub const CLICK_HEADER: &str = "x-dstar-click";
 /// Header carrying extra event arguments (a JSON object merged into the signals).
 pub const ARGS_HEADER: &str = "x-dstar-args";
 /// Header carrying the navigation target (a same-origin path with its query).
@@ -49,6 +53,7 @@ pub const HISTORY_HEADER: &str = "x-dstar-history";
 pub(crate) static EVENT_NAME: HeaderName = HeaderName::from_static(EVENT_HEADER);
 pub(crate) static TOKEN_NAME: HeaderName = HeaderName::from_static(TOKEN_HEADER);
 pub(crate) static ARGS_NAME: HeaderName = HeaderName::from_static(ARGS_HEADER);
+pub(crate) static CLICK_NAME: HeaderName = HeaderName::from_static(CLICK_HEADER);
 pub(crate) static URL_NAME: HeaderName = HeaderName::from_static(URL_HEADER);
 pub(crate) static HISTORY_NAME: HeaderName = HeaderName::from_static(HISTORY_HEADER);
 pub(crate) static LAST_EVENT_ID_NAME: HeaderName = HeaderName::from_static("last-event-id");
@@ -163,8 +168,15 @@ impl History {
 // ---------------------------------------------------------------------------------------------
 // Scripts. The fragments below are what the test kit recognises in a script it cannot run.
 
-/// Reloads the page.
+/// Reloads the page (the statement [`reload_script`] runs once its guard allows).
 pub(crate) const RELOAD_SCRIPT: &str = "window.location.reload()";
+/// The id of the message a tab shows when reloading did not bring it back.
+pub const LOST_ID: &str = "dstar-lost";
+/// How many reloads a tab that cannot be re-mounted makes in [`RELOAD_WINDOW_MS`] before it
+/// stops and shows the [`LOST_ID`] message (the reload's guard, sent by the stream endpoint).
+pub const RELOAD_LIMIT: u32 = 3;
+/// The window, in milliseconds, [`RELOAD_LIMIT`] counts reloads in.
+pub const RELOAD_WINDOW_MS: u32 = 60_000;
 /// Sets the document title: followed by a JS string.
 pub(crate) const TITLE_PREFIX: &str = "document.title = ";
 /// Stores a fresh navigation token: followed by a JS string.
@@ -180,6 +192,26 @@ pub(crate) const LOAD_CALL: &str = "window.location.assign(";
 /// The navigation script's request to [`NAV_PATH`] under the mount prefix: followed by a JS
 /// string.
 pub(crate) const NAV_FETCH_CALL: &str = "response = await fetch(";
+
+/// Reloads the page when the server cannot re-mount it in place, guarded against reload loops
+/// (a page whose every load ends here, say a stream refused behind a proxy that strips the
+/// `Referer`): the tab remembers its recent reloads in `sessionStorage`; the first reload is
+/// at once, each further one waits twice as long (1 s, 2 s, ...), and past [`RELOAD_LIMIT`]
+/// reloads within [`RELOAD_WINDOW_MS`] it stops and shows a message (element
+/// [`LOST_ID`]) asking the person to reload.
+pub(crate) fn reload_script() -> String {
+    format!(
+        "(() => {{ const key = \"dstar-reloads\", now = Date.now(); let times = []; \
+try {{ times = JSON.parse(sessionStorage.getItem(key) || \"[]\").filter((t) => now - t < {RELOAD_WINDOW_MS}); }} catch (e) {{}} \
+if (times.length >= {RELOAD_LIMIT}) {{ if (document.getElementById(\"{LOST_ID}\")) return; \
+const note = document.createElement(\"div\"); note.id = \"{LOST_ID}\"; note.setAttribute(\"role\", \"alert\"); \
+note.style.cssText = \"position:fixed;left:0;right:0;bottom:0;padding:1em;background:#8b0000;color:#fff;font:16px sans-serif;z-index:2147483647\"; \
+note.textContent = \"This page lost its connection to the server and could not get it back. Reload the page to go on.\"; \
+document.body.appendChild(note); return; }} \
+times.push(now); try {{ sessionStorage.setItem(key, JSON.stringify(times)); }} catch (e) {{}} \
+setTimeout(() => {RELOAD_SCRIPT}, times.length > 1 ? 1000 * 2 ** (times.length - 2) : 0); }})()"
+    )
+}
 
 /// The script that stores a fresh navigation token.
 pub(crate) fn nav_token_script(token: &str) -> String {
@@ -221,9 +253,27 @@ pub(crate) fn stream_action(prefix: &str) -> String {
     )
 }
 
+/// How many times a live event is sent again after a failure (the client's `retryMaxCount`).
+pub const EVENT_RETRIES: u32 = 5;
+/// The first wait before a live event is sent again, in milliseconds (doubling each time:
+/// with [`EVENT_RETRIES`], about 15 s in all, long enough for a restart and a re-mount).
+pub const EVENT_RETRY_MS: u32 = 500;
+
 /// The Datastar action sending event `name` to `url`. `token` is a JS expression (a string
 /// literal, or the token signal on live pages); `args` an optional JSON object.
-pub(crate) fn event_action(url: &str, name: &str, token: &str, args: Option<&str>) -> String {
+///
+/// A live page's event (`live`) also carries a click id made at each click, and is retried
+/// on failure ([`EVENT_RETRIES`] times, from [`EVENT_RETRY_MS`]): the client's retries send
+/// the same headers, so the server recognises a click it already handled and answers it
+/// again without applying it twice (see the session module's docs). After the last retry the
+/// client gives up with an error in the console.
+pub(crate) fn event_action(
+    url: &str,
+    name: &str,
+    token: &str,
+    args: Option<&str>,
+    live: bool,
+) -> String {
     let mut headers = format!(
         "{{'{EVENT_HEADER}': {}, '{TOKEN_HEADER}': {token}",
         js_string(name)
@@ -231,11 +281,21 @@ pub(crate) fn event_action(url: &str, name: &str, token: &str, args: Option<&str
     if let Some(args) = args {
         headers.push_str(&format!(", '{ARGS_HEADER}': {}", js_string(args)));
     }
+    if live {
+        headers.push_str(&format!(
+            ", '{CLICK_HEADER}': Math.random().toString(36).slice(2) + Date.now().toString(36)"
+        ));
+    }
     headers.push('}');
+    let retry = if live {
+        format!(", retry: 'error', retryInterval: {EVENT_RETRY_MS}, retryMaxCount: {EVENT_RETRIES}")
+    } else {
+        String::new()
+    };
     format!(
         // Events share one URL, and the client's default cancels an in-flight request to the
         // same URL: two quick clicks must both arrive.
-        "@post({}, {{headers: {headers}, requestCancellation: 'disabled'}})",
+        "@post({}, {{headers: {headers}, requestCancellation: 'disabled'{retry}}})",
         js_string(url)
     )
 }

@@ -116,7 +116,9 @@ impl Pages {
         }
         if self.table.iter().any(|entry| entry.live.is_some()) {
             let table = self.table;
-            router = crate::session::endpoints::register_endpoints(router, &app);
+            router = crate::session::endpoints::register_endpoints(router, &app, move |path| {
+                live_target(table, path)
+            });
             router = crate::nav::register(router, &app, move |path| live_target(table, path));
         }
         Ok(Router::new().merge(router).with_state(()))

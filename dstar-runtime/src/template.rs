@@ -378,7 +378,8 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
     })?;
     let url = page.get_attr("event_url")?;
     // Live pages keep their (renewed) token in a local signal; stateless pages get it inline.
-    let token = if page.get_attr("live")?.is_true() {
+    let live = page.get_attr("live")?.is_true();
+    let token = if live {
         format!("${TOKEN_SIGNAL}")
     } else {
         js_string(page.get_attr("token")?.as_str().unwrap_or_default())
@@ -404,6 +405,7 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
         name,
         &token,
         args.as_deref(),
+        live,
     ))
 }
 

@@ -201,13 +201,67 @@ impl Keys {
         }
     }
 
-    /// A fresh random key, for development: tokens do not survive a restart.
+    /// A fresh random key: tokens do not survive a restart (see [`Keys::dev_file`] for one
+    /// that does).
     pub fn random() -> Self {
         let mut secret = [0u8; 32];
         SystemRandom::new()
             .fill(&mut secret)
             .expect("the system random source failed");
         Keys::new(&secret)
+    }
+
+    /// The development key kept in the file at `path`: read when the file exists, otherwise
+    /// made (32 random bytes, hex) and written there first. Every process that reads the same
+    /// file signs with the same key, so tokens of open tabs survive a restart.
+    ///
+    /// The file is written under a temporary name and then hard-linked into place, so two
+    /// processes starting at once agree on one key: the second link fails and that process
+    /// reads the first one's file.
+    ///
+    /// # Errors
+    ///
+    /// When the file can neither be read nor created, or holds something other than 64 hex
+    /// digits.
+    pub fn dev_file(path: &std::path::Path) -> std::io::Result<Self> {
+        fn read(path: &std::path::Path) -> std::io::Result<Keys> {
+            let text = std::fs::read_to_string(path)?;
+            let mut secret = [0u8; 32];
+            if !from_hex(text.trim(), &mut secret) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} is not a dstar development key (64 hex digits); delete it to make a new one",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(Keys::new(&secret))
+        }
+        match read(path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            other => return other,
+        }
+        let mut secret = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut secret)
+            .map_err(|_| std::io::Error::other("the system random source failed"))?;
+        let temporary = path.with_extension(format!("{:08x}.tmp", random_id() as u32));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options
+            .open(&temporary)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, to_hex(&secret).as_bytes()))
+            .and_then(|()| std::fs::hard_link(&temporary, path));
+        let _ = std::fs::remove_file(&temporary);
+        match written {
+            Ok(()) => Ok(Keys::new(&secret)),
+            // Another process linked its key first: use that one.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+            Err(err) => Err(err),
+        }
     }
 
     /// Also accepts tokens signed with `secret`, the key being rotated out.
@@ -258,6 +312,18 @@ impl Keys {
 
     /// Checks a token's signature, expiry and purpose.
     pub fn verify(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
+        let claims = self.authenticate(token, purpose)?;
+        if now() >= claims.expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Checks a token's signature and purpose, not its expiry: whether this server signed it
+    /// (with the current or the previous key) for `purpose`. An expired token still names
+    /// its session authentically, which is what re-mounting a tab in place needs; it never
+    /// grants access to a running session by itself.
+    pub fn authenticate(&self, token: &str, purpose: Purpose) -> Result<Claims, TokenError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(TokenError::Missing);
@@ -303,9 +369,6 @@ impl Keys {
         };
         if claims.purpose != purpose {
             return Err(TokenError::WrongPurpose);
-        }
-        if now() >= claims.expires {
-            return Err(TokenError::Expired);
         }
         Ok(claims)
     }
@@ -469,10 +532,78 @@ mod tests {
         let keys = Keys::new(b"new");
         let old = keys.sign_at(Purpose::Csrf, 0, 1, 2);
         assert_eq!(keys.verify(&old, Purpose::Csrf), Err(TokenError::Expired));
+        assert_eq!(keys.authenticate(&old, Purpose::Csrf).unwrap().expires, 2);
+        assert_eq!(
+            keys.authenticate(&old, Purpose::Stream),
+            Err(TokenError::WrongPurpose)
+        );
+        assert_eq!(
+            Keys::new(b"other").authenticate(&old, Purpose::Csrf),
+            Err(TokenError::Forged)
+        );
         let token = Keys::new(b"old").sign(Purpose::Csrf, 0, Duration::from_secs(60));
         assert_eq!(keys.verify(&token, Purpose::Csrf), Err(TokenError::Forged));
         let rotated = Keys::new(b"new").with_previous(b"old");
         assert!(rotated.verify(&token, Purpose::Csrf).is_ok());
+    }
+
+    #[test]
+    fn a_dev_key_file_is_made_once_and_read_after() {
+        let dir = std::env::temp_dir().join(format!("dstar-dev-key-{:032x}", random_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dev-key");
+        let first = Keys::dev_file(&path).unwrap();
+        let token = first.sign(Purpose::Stream, 9, Duration::from_secs(60));
+        // A restart reads the same file: the old process's tokens verify.
+        let second = Keys::dev_file(&path).unwrap();
+        assert_eq!(second.verify(&token, Purpose::Stream).unwrap().session, 9);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        // A different file is a different key.
+        let other = Keys::dev_file(&dir.join("other")).unwrap();
+        assert_eq!(
+            other.verify(&token, Purpose::Stream),
+            Err(TokenError::Forged)
+        );
+        std::fs::write(&path, "not hex").unwrap();
+        let err = Keys::dev_file(&path).map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("delete it"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn processes_starting_at_once_agree_on_one_dev_key() {
+        let dir = std::env::temp_dir().join(format!("dstar-dev-key-{:032x}", random_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dev-key");
+        let tokens: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let path = &path;
+                    scope.spawn(move || {
+                        Keys::dev_file(path).unwrap().sign(
+                            Purpose::Csrf,
+                            i,
+                            Duration::from_secs(60),
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let keys = Keys::dev_file(&path).unwrap();
+        for token in &tokens {
+            assert!(keys.verify(token, Purpose::Csrf).is_ok());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub use dstar_runtime::app::App;
 #[doc(inline)]
 pub use dstar_runtime::error::{Error, Result};
 #[doc(inline)]
-pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, View};
+pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, SessionEnd, View};
 #[doc(inline)]
 pub use dstar_runtime::route::Route;
 #[doc(inline)]

@@ -33,6 +33,16 @@ impl TestServer {
     ///
     /// When the runtime or the listener can't be set up.
     pub fn start(app: Router) -> TestServer {
+        TestServer::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), app)
+    }
+
+    /// Binds `addr` and starts serving `app`: with the address of a server just dropped, a
+    /// restart on the same port (what a browser tab sees when `cargo run` starts again).
+    ///
+    /// # Panics
+    ///
+    /// When the runtime or the listener can't be set up (the port is taken, say).
+    pub fn start_on(addr: SocketAddr, app: Router) -> TestServer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -49,14 +59,13 @@ impl TestServer {
                     }
                 };
                 runtime.block_on(async move {
-                    let listener =
-                        match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await {
-                            Ok(listener) => listener,
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(format!("bind 127.0.0.1:0: {e}")));
-                                return;
-                            }
-                        };
+                    let listener = match tokio::net::TcpListener::bind(addr).await {
+                        Ok(listener) => listener,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!("bind {addr}: {e}")));
+                            return;
+                        }
+                    };
                     let addr = listener.local_addr().map_err(|e| e.to_string());
                     let _ = ready_tx.send(addr.map(|addr| (addr, Handle::current())));
                     tokio::select! {

@@ -559,3 +559,112 @@ fn soft_navigation_keeps_the_document_and_the_state() {
     finish(&tab, None);
     log_timing("soft navigation", started);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. The developer's loop: the server restarts under an open tab.
+
+#[test]
+fn a_restart_under_an_open_tab_re_mounts_it_in_place() {
+    let started = Instant::now();
+    // No key configured: both starts sign with the development key kept under the target
+    // directory, as two `cargo run`s of the same app do.
+    let before = example_showcase::app(builder());
+    let server = serve(example_showcase::router(&before));
+    let addr = server.addr();
+    let browser = Browser::start();
+    let tab = browser.new_session();
+
+    tab.goto(&server.url("/counter"));
+    tab.wait_for_text("#count", "0", WAIT);
+    for expected in ["1", "2"] {
+        tab.click("#increment");
+        tab.wait_for_text("#count", expected, WAIT);
+    }
+    mark_document(&tab, 12);
+
+    // The restart: the old server goes (cutting the tab's stream), and a click is made while
+    // no server listens; then a new one with empty state listens on the same port.
+    drop(server);
+    tab.click("#increment");
+    let after = example_showcase::app(builder());
+    let server = TestServer::start_on(
+        addr,
+        example_showcase::router(&after).merge(datastar_js_route()),
+    );
+
+    // The tab's stream comes back, finds no session, and the page is re-mounted in place:
+    // one full render of the new app's state (the counter starts again at 0, where the tab
+    // showed 2). The click made meanwhile is retried until the session is back, and applied
+    // once.
+    tab.wait_for_text("#count", "1", WAIT);
+    assert_eq!(marker(&tab), json!(12), "the tab was not reloaded");
+    assert_eq!(after.sessions().len(), 1, "one re-mounted session");
+    tab.click("#increment");
+    tab.wait_for_text("#count", "2", WAIT);
+    tab.click("#increment");
+    tab.wait_for_text("#count", "3", WAIT);
+    assert_eq!(marker(&tab), json!(12));
+    assert_eq!(tab.url(), server.url("/counter"));
+
+    // Chromium reports the cut stream and the requests that found no server (or a session
+    // not yet back: 503) as failed loads, and the client says it retries; nothing else.
+    let errors = tab.console_errors();
+    let other: Vec<_> = errors
+        .iter()
+        .filter(|e| {
+            let ours = e.message.contains(dstar::protocol::STREAM_PATH)
+                || e.message.contains(dstar::protocol::EVENT_PATH);
+            !(ours
+                && (e.source == "network"
+                    || e.message.contains("retrying")
+                    || e.message.contains("status of 503")))
+        })
+        .collect();
+    assert!(other.is_empty(), "unexpected console errors: {other:#?}");
+    log_timing("restart under an open tab", started);
+}
+
+/// When a tab cannot be re-mounted (here every stream request finds its session ended, as
+/// after a restart, and carries no `Referer`, as behind a proxy that strips it), it reloads,
+/// but not forever: three reloads a minute with a growing wait, then a message.
+#[test]
+fn a_tab_that_cannot_be_re_mounted_reloads_at_most_three_times_then_says_so() {
+    let started = Instant::now();
+    let app = example_showcase::app(builder());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let (sessions, counted) = (app.clone(), loads.clone());
+    let router =
+        example_showcase::router(&app).layer(from_fn(move |mut req: Request, next: Next| {
+            let (app, counted) = (sessions.clone(), counted.clone());
+            async move {
+                if req.uri().path() == "/counter" {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                if req.uri().path() == dstar::protocol::STREAM_PATH {
+                    // Every session ends (returns once their tasks have finished).
+                    app.sessions().shutdown(WAIT).await;
+                    req.headers_mut().remove("referer");
+                }
+                next.run(req).await
+            }
+        }));
+    let server = serve(router);
+    let browser = Browser::start();
+    let tab = browser.new_session();
+
+    tab.goto(&server.url("/counter"));
+    let lost = format!("#{}", dstar::protocol::LOST_ID);
+    tab.wait_for_element(&lost, WAIT);
+    assert!(
+        tab.text(&lost).contains("Reload the page"),
+        "{}",
+        tab.text(&lost)
+    );
+    // The first load and three reloads; the fourth stream answer shows the message instead.
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1 + dstar::protocol::RELOAD_LIMIT as usize
+    );
+    finish(&tab, Some("reload-guard.png"));
+    log_timing("reload guard", started);
+}

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "pubsub",
             "serve",
             "session::handle",
+            "session::outcomes",
             "session::queue",
             "session::page",
         ],

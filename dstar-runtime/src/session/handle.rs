@@ -7,7 +7,7 @@
 //! one model seen from two sides; splitting either would only move the cycle. `pubsub` and
 //! `page` are linked the same way (a page publishes; PubSub delivers a page's `Message`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use bytes::Bytes;
 use slab::Slab;
 use tokio::sync::{Notify, oneshot};
 
+use super::outcomes::{Ended, Outcomes};
 use super::page::LiveTarget;
 use super::queue::StreamQueue;
 use crate::error::Result;
@@ -68,10 +69,17 @@ impl Default for SessionConfig {
 }
 
 /// The registry of running sessions: a slab of slots, capped.
+///
+/// A new session's id carries its slab index in its low 32 bits, so finding it is one index
+/// and one comparison. A session re-mounted in place takes back the id its tab already holds
+/// tokens for (the session module's docs say when); a slab cannot insert at a chosen index,
+/// so those sessions live in a map beside it, empty (and allocation-free) until a re-mount.
 #[derive(Debug)]
 pub struct Registry {
     config: SessionConfig,
-    slots: Mutex<Slab<Slot>>,
+    slots: Mutex<Slots>,
+    outcomes: Outcomes,
+    ended: Ended,
     tasks: AtomicUsize,
     /// Woken when the last task ends, for [`shutdown`](Self::shutdown).
     idle: Notify,
@@ -83,11 +91,43 @@ struct Slot {
     mailbox: Arc<Mailbox>,
 }
 
+/// New sessions by slab index, and sessions that took back an earlier id.
+#[derive(Debug, Default)]
+struct Slots {
+    slab: Slab<Slot>,
+    taken_back: HashMap<u128, Arc<Mailbox>>,
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        self.slab.len() + self.taken_back.len()
+    }
+
+    fn mailbox(&self, id: u128) -> Option<&Arc<Mailbox>> {
+        match self.slab.get(slot_index(id)) {
+            Some(slot) if slot.id == id => Some(&slot.mailbox),
+            _ if self.taken_back.is_empty() => None,
+            _ => self.taken_back.get(&id),
+        }
+    }
+}
+
+/// Why [`Registry::reserve_id`] gave no reservation.
+#[derive(Debug)]
+pub(crate) enum Unavailable {
+    /// A session with that id is running (a concurrent re-mount won): use it.
+    Running(SessionHandle),
+    /// The registry is full.
+    Full,
+}
+
 impl Registry {
     pub(crate) fn new(config: SessionConfig) -> Self {
         Registry {
             config,
-            slots: Mutex::new(Slab::new()),
+            slots: Mutex::new(Slots::default()),
+            outcomes: Outcomes::default(),
+            ended: Ended::default(),
             tasks: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -96,6 +136,16 @@ impl Registry {
     /// The settings sessions run with.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// The answers of recent clicks (see the `outcomes` module).
+    pub(crate) fn outcomes(&self) -> &Outcomes {
+        &self.outcomes
+    }
+
+    /// The sessions ended on purpose recently (see the `outcomes` module).
+    pub(crate) fn ended(&self) -> &Ended {
+        &self.ended
     }
 
     /// How many sessions are registered.
@@ -117,10 +167,9 @@ impl Registry {
     /// A handle to the session `id`, if it is running.
     pub fn handle(&self, id: u128) -> Option<SessionHandle> {
         let slots = self.lock();
-        let slot = slots.get(slot_index(id))?;
-        (slot.id == id).then(|| SessionHandle {
+        slots.mailbox(id).map(|mailbox| SessionHandle {
             id,
-            mailbox: slot.mailbox.clone(),
+            mailbox: mailbox.clone(),
         })
     }
 
@@ -132,11 +181,16 @@ impl Registry {
 
     /// Sends a control command to every session (outside the registry's lock).
     fn tell_all(&self, command: impl Fn() -> Command) {
-        let mailboxes: Vec<Arc<Mailbox>> = self
-            .lock()
-            .iter()
-            .map(|(_, slot)| slot.mailbox.clone())
-            .collect();
+        let mailboxes: Vec<Arc<Mailbox>> = {
+            let slots = self.lock();
+            slots
+                .slab
+                .iter()
+                .map(|(_, slot)| &slot.mailbox)
+                .chain(slots.taken_back.values())
+                .cloned()
+                .collect()
+        };
         for mailbox in mailboxes {
             mailbox.push_control(command());
         }
@@ -174,7 +228,7 @@ impl Registry {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slab<Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -186,7 +240,7 @@ impl Registry {
         if slots.len() >= self.config.max_sessions {
             return None;
         }
-        let entry = slots.vacant_entry();
+        let entry = slots.slab.vacant_entry();
         let index = entry.key() as u128;
         if index > u128::from(u32::MAX) {
             return None;
@@ -204,11 +258,40 @@ impl Registry {
         })
     }
 
+    /// Takes the slot of session `id` back for a session re-mounted in place (its tab holds
+    /// tokens for that id; the session that had it is gone). Atomic: of two re-mounts of one
+    /// id, one reserves it and the other is handed the winner's session.
+    pub(crate) fn reserve_id(
+        &self,
+        id: u128,
+        mailbox: Arc<Mailbox>,
+    ) -> std::result::Result<Reservation<'_>, Unavailable> {
+        let mut slots = self.lock();
+        if let Some(running) = slots.mailbox(id) {
+            return Err(Unavailable::Running(SessionHandle {
+                id,
+                mailbox: running.clone(),
+            }));
+        }
+        if slots.len() >= self.config.max_sessions {
+            return Err(Unavailable::Full);
+        }
+        slots.taken_back.insert(id, mailbox.clone());
+        Ok(Reservation {
+            registry: self,
+            handle: SessionHandle { id, mailbox },
+            kept: false,
+        })
+    }
+
     pub(crate) fn remove(&self, id: u128) {
         let mut slots = self.lock();
         let index = slot_index(id);
-        if slots.get(index).is_some_and(|slot| slot.id == id) {
-            slots.remove(index);
+        if slots.slab.get(index).is_some_and(|slot| slot.id == id) {
+            slots.slab.remove(index);
+        } else if slots.taken_back.remove(&id).is_some() && slots.taken_back.is_empty() {
+            // Back to no allocation once the last re-mounted session ends.
+            slots.taken_back = HashMap::new();
         }
     }
 }
@@ -239,6 +322,24 @@ impl Drop for Reservation<'_> {
             self.registry.remove(self.handle.id);
         }
     }
+}
+
+/// The answer to an event for a session that is not running: a tab whose session is gone
+/// gets it back through its stream (re-mounted in place), so the event, which was not
+/// applied, can be sent again shortly (the event endpoint adds `Retry-After`).
+pub(crate) fn session_unavailable() -> crate::error::Error {
+    crate::error::Error::new(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "the session is not running (its page is being restored); send the event again",
+    )
+}
+
+/// The answer to an event for a session ended on purpose.
+pub(crate) fn session_ended() -> crate::error::Error {
+    crate::error::Error::new(
+        http::StatusCode::GONE,
+        "the session has ended; reload the page to start a new one",
+    )
 }
 
 /// The short form of a session id for logs: its first 32 random bits (the low bits are the

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::StatusCode;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, info_span};
@@ -19,8 +18,9 @@ use super::tokens::{nav_token, token_signals};
 use crate::app::App;
 use crate::document::write_root_patch;
 use crate::error::{Error, Result};
-use crate::page::{Ctx, Event, Message, Mount, PageData, Render, View, live_page_value};
-use crate::protocol::RELOAD_SCRIPT;
+use crate::page::{
+    Ctx, Event, Message, Mount, PageData, Render, SessionEnd, View, live_page_value,
+};
 use crate::security::Nonce;
 use crate::sse::{ExecuteScript, PatchSignals};
 
@@ -58,10 +58,14 @@ impl Drop for Session {
         let pending = self.mailbox.close();
         for command in pending {
             if let Command::Event(event) = command {
-                let _ = event.reply.send(Err(Error::new(
-                    StatusCode::GONE,
-                    "the session has ended; reload the page",
-                )));
+                // Not applied: the tab may send it again to the session re-mounted in place,
+                // unless the session was ended on purpose.
+                let ended = self.app.sessions().ended().get(self.id).is_some();
+                let _ = event.reply.send(Err(if ended {
+                    super::handle::session_ended()
+                } else {
+                    super::handle::session_unavailable()
+                }));
             }
         }
         for topic in &self.subscriptions {
@@ -72,7 +76,7 @@ impl Drop for Session {
             if std::thread::panicking() {
                 tracing::error!("a handler panicked: the session ends and its tab reloads");
                 let mut out = Vec::new();
-                write_script(&mut out, RELOAD_SCRIPT, self.nonce());
+                write_script(&mut out, &crate::protocol::reload_script(), self.nonce());
                 stream.end(End::Close, Some(Bytes::from(out)));
             } else {
                 stream.end(End::Close, None);
@@ -122,7 +126,12 @@ impl Session {
     pub(crate) async fn run(mut self) {
         // Every local held across the loop's await is part of every idle session's task, so
         // there are few: the settings are read where they are needed, not copied.
-        let mut waiting = Waiting::Connect;
+        // A session re-mounted in place starts with its stream attached.
+        let mut waiting = if self.stream.is_some() {
+            Waiting::Attached
+        } else {
+            Waiting::Connect
+        };
         let mut deadline = Instant::now() + self.app.sessions().config().connect_deadline;
         let mailbox = self.mailbox.clone();
         loop {
@@ -151,10 +160,14 @@ impl Session {
                         session = %short_id(self.id)
                     );
                     span.follows_from(&event.request);
-                    let result = Box::pin(self.handle_event(&event.name, &event.signals))
+                    let (result, ending) = Box::pin(self.handle_event(&event.name, &event.signals))
                         .instrument(span)
                         .await;
                     let _ = event.reply.send(result);
+                    if let Some(ending) = ending {
+                        self.end_on_purpose(ending);
+                        break;
+                    }
                 }
                 Command::Shared(events) => self.send_shared(&events),
                 Command::Message(message) => {
@@ -165,11 +178,17 @@ impl Session {
                         page = self.page.route().name,
                         session = %short_id(self.id)
                     );
-                    if let Err(err) = Box::pin(self.handle_info(message)).instrument(span).await {
+                    let (result, ending) =
+                        Box::pin(self.handle_info(message)).instrument(span).await;
+                    if let Err(err) = result {
                         crate::error::log(
                             crate::error::Level::Error,
                             &format!("`info` of `{}` failed: {err}", self.page.route().name),
                         );
+                    }
+                    if let Some(ending) = ending {
+                        self.end_on_purpose(ending);
+                        break;
                     }
                 }
                 Command::Attach(attach) => {
@@ -265,9 +284,51 @@ impl Session {
         self.stream = Some(attach.queue);
     }
 
-    async fn handle_event(&mut self, name: &str, signals: &[u8]) -> Result<()> {
+    /// Attaches the stream of a session re-mounted in place (see the session module's docs):
+    /// event ids go on above the tab's `Last-Event-ID`, and the first batch is fresh tokens
+    /// and one full render.
+    pub(crate) fn attach_remounted(&mut self, attach: Attach) -> Result<()> {
+        let mut out = Vec::new();
+        let json = token_signals(&self.app, self.id);
+        PatchSignals::raw(&json).write_to(&mut out);
+        let script = crate::protocol::nav_token_script(&nav_token(&self.app, self.id));
+        write_script(&mut out, &script, self.nonce());
+        let view = View {
+            app: &self.app,
+            route: self.page.route(),
+            page: live_page_value(&self.url, self.prefix()),
+        };
+        write_root_patch(&mut out, &self.page.render(&view)?);
+        self.seq = attach.last_event_id.unwrap_or(0);
+        self.generation = attach.generation;
+        self.stream = Some(attach.queue);
+        self.send(&out);
+        Ok(())
+    }
+
+    /// Ends the session on purpose (`Ctx::end_session`): remembered first, so a request that
+    /// finds the session gone from now on is told so; then the stream gets its last
+    /// instruction and ends without a retry.
+    fn end_on_purpose(&mut self, ending: SessionEnd) {
+        tracing::debug!(?ending, "session ended on purpose");
+        self.app.sessions().ended().insert(self.id, ending.clone());
+        if let Some(stream) = self.stream.take() {
+            let last = final_script(&ending).map(|script| {
+                let mut out = Vec::new();
+                write_script(&mut out, &script, self.nonce());
+                Bytes::from(out)
+            });
+            stream.end(End::Close, last);
+        }
+    }
+
+    async fn handle_event(
+        &mut self,
+        name: &str,
+        signals: &[u8],
+    ) -> (Result<()>, Option<SessionEnd>) {
         if !self.page.route().events.contains(&name) {
-            return Err(Event::new(name, b"").unknown());
+            return (Err(Event::new(name, b"").unknown()), None);
         }
         let started = std::time::Instant::now();
         let app = self.app.clone();
@@ -284,13 +345,13 @@ impl Session {
             other => other,
         };
         let rerender = result.is_ok() && cx.render != Render::Never;
-        self.finish(cx, rerender);
+        let ending = self.finish(cx, rerender);
         let status = result.as_ref().err().map(Error::status);
         crate::metrics::event_handled(route.name, status, started.elapsed());
-        result
+        (result, ending)
     }
 
-    async fn handle_info(&mut self, message: Message) -> Result<()> {
+    async fn handle_info(&mut self, message: Message) -> (Result<()>, Option<SessionEnd>) {
         let app = self.app.clone();
         let route = self.page.route();
         let prefix = self.prefix().to_owned();
@@ -298,16 +359,19 @@ impl Session {
         cx.session = Some(self.handle());
         let result = self.page.info(&mut cx, message).await;
         let rerender = result.is_ok() && cx.render != Render::Never;
-        self.finish(cx, rerender);
-        result
+        let ending = self.finish(cx, rerender);
+        (result, ending)
     }
 
     fn handle(&self) -> SessionHandle {
         SessionHandle::new(self.id, self.mailbox.clone())
     }
 
-    /// Sends what a handler queued, then the re-render.
-    fn finish(&mut self, mut cx: Ctx<'_>, rerender: bool) {
+    /// Sends what a handler queued, then the re-render (none when the handler ended the
+    /// session with a navigation); hands back how the handler ended the session, if it did.
+    fn finish(&mut self, mut cx: Ctx<'_>, rerender: bool) -> Option<SessionEnd> {
+        let ending = cx.ending.take();
+        let rerender = rerender && !matches!(ending, Some(SessionEnd::Navigate(_)));
         if let Some(query) = cx.url.take() {
             let path = self.url.split('?').next().unwrap_or("/").to_owned();
             self.url = format!("{path}{query}");
@@ -326,6 +390,7 @@ impl Session {
         let out = std::mem::take(&mut cx.out);
         drop(cx);
         self.send(&out);
+        ending
     }
 
     /// Gives each event of `batch` the next id, keeps it for replay, and queues it.
@@ -505,6 +570,15 @@ impl Session {
         write_script(&mut out, &script, self.nonce());
         self.send(&out);
         Ok(true)
+    }
+}
+
+/// The script that leaves a tab as `ending` says: a navigation, or none (`Stop`: the stream
+/// just ends).
+pub(crate) fn final_script(ending: &SessionEnd) -> Option<String> {
+    match ending {
+        SessionEnd::Navigate(url) => Some(crate::sse::redirect_script(url)),
+        SessionEnd::Stop => None,
     }
 }
 

@@ -119,8 +119,8 @@ impl TestPage {
         let what = format!("POST {event_path} (sync with the session of {})", self.url);
         let (status, _headers, answer) = self.client.fetch(request, &what).await?;
         // 404: the unknown event came back, so everything queued before it is done.
-        // 410: the session is gone; its stream says what to do (reload).
-        if status != StatusCode::NOT_FOUND && status != StatusCode::GONE {
+        // 503: the session is not running; its stream says what to do (re-mount or reload).
+        if status != StatusCode::NOT_FOUND && status != StatusCode::SERVICE_UNAVAILABLE {
             return Err(TestError::Status {
                 request: what,
                 status,
