@@ -668,3 +668,46 @@ async fn row_a_reaped_session_is_re_mounted_in_place() {
     assert_eq!(app.sessions().len(), 1);
     assert_eq!(click(&server, &tab.event_token).await.status, 204);
 }
+
+#[tokio::test]
+async fn a_page_under_a_mount_prefix_is_re_mounted_from_its_full_url() {
+    let nested = |app: &App| {
+        axum::Router::new().nest("/app", dstar::router![Desk, About].into_router(app.clone()))
+    };
+    let first = TestServer::start(nested(&app(Keys::new(KEY)))).await;
+    let page = first
+        .get("/app/desk/nested", &[("cookie", "user=ada")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let token = token_after(page.text(), "_dstarStream");
+    let id = session_of(&token, Purpose::Stream);
+    drop(first);
+
+    let second = TestServer::start(nested(&app(Keys::new(KEY)))).await;
+    let open = |token: String, referer: String| {
+        let second = &second;
+        async move {
+            let headers = [
+                ("x-dstar-token", token.as_str()),
+                ("cookie", "user=ada"),
+                ("referer", referer.as_str()),
+            ];
+            second
+                .open_sse("POST", "/app/__dstar/stream", &headers, Some(b"{}"))
+                .await
+                .unwrap()
+        }
+    };
+    // The Referer is the page's URL as the browser sees it, under `/app`.
+    let mut resumed = open(token.clone(), url(&second, "/app/desk/nested")).await;
+    assert_eq!(resumed.status, 200);
+    expect_remount(&mut resumed, id, 0).await;
+    assert_eq!(mounts("nested"), 2, "mounted again, with its app path");
+    drop(resumed);
+
+    // A URL outside the mount is not this app's page: a guarded reload, no mount.
+    let gone = Keys::new(KEY).sign(Purpose::Stream, (79 << 32) | 7, WAIT);
+    let mut outside = open(gone, url(&second, "/desk/nested")).await;
+    assert!(is_guarded_reload(&outside.expect_event(WAIT).await));
+    assert_eq!(mounts("nested"), 2);
+}
