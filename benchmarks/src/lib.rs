@@ -28,7 +28,7 @@ use crate::baseline::Baseline;
 use crate::pages::{COUNTER_TEMPLATE, COUNTER_TEMPLATE_SOURCE, Count, Counter, Idle, TOPIC};
 
 /// The signing secret of the benchmark app (also used by the CSRF baseline).
-pub const SECRET: &[u8] = b"dstar benchmark secret";
+pub const SECRET: &[u8] = b"dstar benchmark secret (a test key of 32+ bytes)";
 
 /// Session settings for benchmarks: defaults, except that sessions wait long enough for
 /// thousands of streams to connect.

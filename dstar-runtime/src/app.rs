@@ -85,6 +85,7 @@ impl App {
             serve: ServeConfig::default(),
             security: Security::Plain,
             security_headers: SecurityHeaders::default(),
+            short_key: None,
         }
     }
 
@@ -281,6 +282,8 @@ pub struct AppBuilder {
     serve: ServeConfig,
     security: Security,
     security_headers: SecurityHeaders,
+    /// The length of a secret given to `secret_key` that is too short, refused by `build`.
+    short_key: Option<usize>,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -298,12 +301,14 @@ impl AppBuilder {
         self
     }
 
-    /// The secret tokens are signed with. Without one, `DSTAR_SECRET_KEY` is read; without
+    /// The secret tokens are signed with, at least [`MIN_SECRET_LEN`] bytes (`build` refuses a
+    /// shorter one). Without one, `DSTAR_SECRET_KEY` is read; without
     /// that, debug builds use a development key kept in a file under the Cargo target
     /// directory ([`DEV_KEY_FILE`]; stable across restarts) and release builds refuse to
     /// build.
     pub fn secret_key(mut self, secret: &[u8]) -> Self {
         self.keys = Some(Keys::new(secret));
+        self.short_key = (secret.len() < MIN_SECRET_LEN).then_some(secret.len());
         self
     }
 
@@ -388,10 +393,22 @@ impl AppBuilder {
 
     /// Builds the app. Fails in release builds when no signing key is configured.
     pub fn build(self) -> std::result::Result<App, ConfigError> {
+        if let Some(len) = self.short_key {
+            return Err(ConfigError::ShortSecretKey {
+                from: "App::builder().secret_key(..)",
+                len,
+            });
+        }
         let keys = match self.keys {
             Some(keys) => keys,
             None => match std::env::var(SECRET_KEY_ENV) {
-                Ok(secret) if !secret.is_empty() => Keys::new(secret.as_bytes()),
+                Ok(secret) if secret.len() >= MIN_SECRET_LEN => Keys::new(secret.as_bytes()),
+                Ok(secret) if !secret.is_empty() => {
+                    return Err(ConfigError::ShortSecretKey {
+                        from: SECRET_KEY_ENV,
+                        len: secret.len(),
+                    });
+                }
                 _ if cfg!(debug_assertions) => dev_keys(),
                 _ => return Err(ConfigError::MissingSecretKey),
             },
@@ -449,11 +466,32 @@ fn dev_keys() -> Keys {
     })
 }
 
-/// The app's configuration is incomplete.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The shortest signing secret accepted, in bytes: 256 bits, the size of HMAC-SHA256's output.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The app's configuration is incomplete. Its `Debug` is its message too, so that
+/// `.expect(..)` and a `main` returning `Result` print what to do.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A release build has no signing key.
     MissingSecretKey,
+    /// The signing secret is shorter than [`MIN_SECRET_LEN`] bytes.
+    ShortSecretKey {
+        /// Where it came from: the builder or the environment variable.
+        from: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+/// How to make a key, for the messages.
+const MAKE_A_KEY: &str = "make one with `openssl rand -hex 32` and keep it secret";
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -461,10 +499,44 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::MissingSecretKey => write!(
                 f,
-                "no signing key: set `{SECRET_KEY_ENV}` or call `App::builder().secret_key(...)` (release builds do not make one up)"
+                "no signing key: set the environment variable `{SECRET_KEY_ENV}` to a secret of at least {MIN_SECRET_LEN} bytes ({MAKE_A_KEY}), or call `App::builder().secret_key(...)`; release builds do not make one up"
+            ),
+            ConfigError::ShortSecretKey { from, len } => write!(
+                f,
+                "the signing secret from {from} is {len} bytes; at least {MIN_SECRET_LEN} are needed ({MAKE_A_KEY})"
             ),
         }
     }
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_secret_is_refused_saying_what_to_do() {
+        let err = App::builder().secret_key(b"too short").build().unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::ShortSecretKey {
+                from: "App::builder().secret_key(..)",
+                len: 9
+            }
+        );
+        // `.expect(..)` prints the `Debug`: it must say what to do, not name a variant.
+        let shown = format!("{err:?}");
+        assert!(shown.contains("9 bytes; at least 32"), "{shown}");
+        assert!(shown.contains("openssl rand -hex 32"), "{shown}");
+        assert!(App::builder().secret_key(&[7; 32]).build().is_ok());
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable_and_how_to_make_one() {
+        let shown = format!("{:?}", ConfigError::MissingSecretKey);
+        assert!(shown.contains("DSTAR_SECRET_KEY"), "{shown}");
+        assert!(shown.contains("openssl rand -hex 32"), "{shown}");
+        assert!(!shown.contains("MissingSecretKey"), "{shown}");
+    }
+}

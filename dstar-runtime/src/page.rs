@@ -668,7 +668,10 @@ mod tests {
     #[test]
     fn signals_that_cannot_be_serialised_say_so() {
         static ROUTE: Route = Route::new("Test", "/", file!(), line!());
-        let app = App::builder().secret_key(b"page tests").build().unwrap();
+        let app = App::builder()
+            .secret_key(b"page tests (a test key of 32+ bytes)")
+            .build()
+            .unwrap();
         let mut cx = Ctx::new(
             &app,
             &ROUTE,

@@ -71,7 +71,9 @@ failing_page!(
 const GENERIC: &str = "Something went wrong on our side. Please try again later.";
 
 async fn serve(templates: Templates, error_template: Option<&str>) -> TestServer {
-    let mut builder = App::builder().secret_key(b"errors").templates(templates);
+    let mut builder = App::builder()
+        .secret_key(b"errors (a test key of 32+ bytes)")
+        .templates(templates);
     if let Some(name) = error_template {
         builder = builder.error_template(name);
     }

@@ -59,7 +59,7 @@ impl Page for Stateless {
 }
 
 async fn serve(headers: Option<SecurityHeaders>) -> TestServer {
-    let mut builder = App::builder().secret_key(b"header tests");
+    let mut builder = App::builder().secret_key(b"header tests (a test key of 32+ bytes)");
     if let Some(headers) = headers {
         builder = builder.security_headers(headers);
     }

@@ -65,7 +65,7 @@ impl Page for Room {
 
 fn app_with(config: SessionConfig) -> App {
     App::builder()
-        .secret_key(b"live tests")
+        .secret_key(b"live tests (a test key of 32+ bytes)")
         .sessions(config)
         .build()
         .unwrap()

@@ -133,7 +133,7 @@ async fn dstar_records_its_metrics() {
     let mut totals = HashMap::new();
 
     let app = App::builder()
-        .secret_key(b"metrics tests")
+        .secret_key(b"metrics tests (a test key of 32+ bytes)")
         .sessions(SessionConfig {
             stream_queue: 1,
             replay_events: 2,

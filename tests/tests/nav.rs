@@ -11,7 +11,7 @@ use dstar::{App, Ctx, Event, Html, Mount, Page, Route, View};
 use dstar_tests::{SseStream, TestServer, token_after};
 
 const WAIT: Duration = Duration::from_secs(5);
-const SECRET: &[u8] = b"nav tests";
+const SECRET: &[u8] = b"nav tests (a test key of 32+ bytes)";
 
 static HOME_TERMINATED: AtomicUsize = AtomicUsize::new(0);
 

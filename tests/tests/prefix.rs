@@ -144,7 +144,7 @@ async fn serve(prefix: &str) -> (TestServer, Arc<Mutex<Vec<String>>>) {
     let layout = r#"<html><head><title>{{ title }}</title>{{ head }}</head>
 <body><nav id="nav">{{ link("/counter", "Counter") }}</nav>{{ body }}</body></html>"#;
     let app = App::builder()
-        .secret_key(b"prefix tests")
+        .secret_key(b"prefix tests (a test key of 32+ bytes)")
         .templates(dstar::Templates::new().with("dstar/layout.html", layout))
         .build()
         .unwrap();
@@ -432,7 +432,10 @@ async fn a_prefix_with_a_parameter_is_the_one_the_request_named() {
 
 #[tokio::test]
 async fn the_test_client_drives_a_nested_router() {
-    let app = App::builder().secret_key(b"prefix tests").build().unwrap();
+    let app = App::builder()
+        .secret_key(b"prefix tests (a test key of 32+ bytes)")
+        .build()
+        .unwrap();
     let pages = dstar::router![Counter, Home, Item, Guarded].into_router(app);
     let client = dstar::test::TestClient::new(Router::new().nest("/app", pages));
 

@@ -52,7 +52,10 @@ page!(
 );
 
 fn app() -> App {
-    App::builder().secret_key(b"routes").build().unwrap()
+    App::builder()
+        .secret_key(b"routes (a test key of 32+ bytes)")
+        .build()
+        .unwrap()
 }
 
 #[test]

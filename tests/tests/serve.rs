@@ -73,7 +73,7 @@ fn config(edit: impl FnOnce(&mut ServeConfig)) -> ServeConfig {
 
 fn app(config: ServeConfig) -> App {
     App::builder()
-        .secret_key(b"serve tests")
+        .secret_key(b"serve tests (a test key of 32+ bytes)")
         .serve_config(config)
         .build()
         .unwrap()
@@ -600,7 +600,7 @@ async fn a_live_page_stream_outlasts_every_timeout() {
 async fn shutdown_stops_accepting_ends_streams_and_waits_for_requests_in_flight() {
     let shutdown_timeout = Duration::from_secs(1);
     let app = App::builder()
-        .secret_key(b"serve tests")
+        .secret_key(b"serve tests (a test key of 32+ bytes)")
         .serve_config(config(|c| c.shutdown_timeout = shutdown_timeout))
         .sessions(SessionConfig::default())
         .build()

@@ -356,7 +356,10 @@ impl Page for Patches {
 // ---------------------------------------------------------------------------------------------
 
 fn app() -> App {
-    App::builder().secret_key(b"testkit").build().unwrap()
+    App::builder()
+        .secret_key(b"testkit (a test key of 32+ bytes)")
+        .build()
+        .unwrap()
 }
 
 fn router(app: &App) -> axum::Router {

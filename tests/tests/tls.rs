@@ -86,7 +86,7 @@ struct Server {
 impl Server {
     async fn start(tls: Tls) -> Self {
         let app = App::builder()
-            .secret_key(b"tls tests")
+            .secret_key(b"tls tests (a test key of 32+ bytes)")
             .serve_config(ServeConfig {
                 header_timeout: SHORT,
                 idle_timeout: SHORT,

@@ -159,7 +159,10 @@ impl Recorder {
 }
 
 fn router() -> axum::Router {
-    let app = App::builder().secret_key(b"tracing tests").build().unwrap();
+    let app = App::builder()
+        .secret_key(b"tracing tests (a test key of 32+ bytes)")
+        .build()
+        .unwrap();
     dstar::router![Live].into_router(app)
 }
 

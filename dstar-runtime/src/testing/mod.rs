@@ -58,7 +58,7 @@
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let app = App::builder().secret_key(b"doc test").build().unwrap();
+//! let app = App::builder().secret_key(b"doc test (a test key of 32+ bytes)").build().unwrap();
 //! static PAGES: &[Entry] = &[Entry::of::<Counter>()];
 //! let client = TestClient::new(Pages::new(PAGES).into_router(app));
 //!

@@ -4,7 +4,9 @@ use dstar::test::TestClient;
 use serde_json::json;
 
 fn client() -> TestClient {
-    let app = example_chat::app(dstar::App::builder().secret_key(b"chat tests"));
+    let app = example_chat::app(
+        dstar::App::builder().secret_key(b"chat tests (a test key of 32+ bytes)"),
+    );
     TestClient::new(example_chat::router(&app))
 }
 

@@ -3,7 +3,9 @@
 use dstar_tests::{TestServer, token_after};
 
 async fn start() -> (TestServer, String) {
-    let app = example_counter::app(dstar::App::builder().secret_key(b"counter tests"));
+    let app = example_counter::app(
+        dstar::App::builder().secret_key(b"counter tests (a test key of 32+ bytes)"),
+    );
     let server = TestServer::start(example_counter::router(&app)).await;
     let page = server.get("/", &[]).await;
     assert_eq!(page.status, 200);

@@ -5,7 +5,9 @@ use dstar::test::TestClient;
 use serde_json::json;
 
 fn client() -> TestClient {
-    let app = example_showcase::app(dstar::App::builder().secret_key(b"showcase tests"));
+    let app = example_showcase::app(
+        dstar::App::builder().secret_key(b"showcase tests (a test key of 32+ bytes)"),
+    );
     TestClient::new(example_showcase::router(&app))
 }
 
