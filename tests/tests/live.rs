@@ -262,7 +262,8 @@ async fn stream_tokens_are_checked() {
 async fn a_stream_for_a_session_that_is_gone_reloads_the_page() {
     let app = app_with(SessionConfig::default());
     let server = serve(&app).await;
-    let token = Keys::new(b"live tests").sign(Purpose::Stream, 12345 << 32, WAIT);
+    let token =
+        Keys::new(b"live tests (a test key of 32+ bytes)").sign(Purpose::Stream, 12345 << 32, WAIT);
     let tab = Tab {
         event_token: String::new(),
         stream_token: token,

@@ -147,7 +147,11 @@ async fn a_stateless_page_with_events_still_takes_them_on_its_path() {
     let router = dstar::router![Form].into_router::<()>(app());
     let server = TestServer::start(router).await;
     assert_eq!(server.get("/form", &[]).await.status, 200);
-    let token = Keys::new(b"routes").sign(Purpose::Csrf, 0, Duration::from_secs(60));
+    let token = Keys::new(b"routes (a test key of 32+ bytes)").sign(
+        Purpose::Csrf,
+        0,
+        Duration::from_secs(60),
+    );
     // The page's handler answers (not a 405): it refuses `save` itself.
     let event = server
         .post(
