@@ -46,6 +46,7 @@ struct Inner {
     csrf_ttl: Duration,
     serve: ServeConfig,
     security_headers: SecurityHeaders,
+    compress_streams: bool,
 }
 
 impl fmt::Debug for App {
@@ -82,6 +83,7 @@ impl App {
             csrf_ttl: Duration::from_secs(12 * 3600),
             serve: ServeConfig::default(),
             security_headers: SecurityHeaders::default(),
+            compress_streams: false,
         }
     }
 
@@ -214,6 +216,12 @@ impl App {
         &self.inner.security_headers
     }
 
+    /// Whether live streams and event answers are compressed (see
+    /// [`AppBuilder::compress_streams`]).
+    pub fn compress_streams(&self) -> bool {
+        self.inner.compress_streams
+    }
+
     pub(crate) fn csrf_ttl(&self) -> Duration {
         self.inner.csrf_ttl
     }
@@ -233,6 +241,7 @@ pub struct AppBuilder {
     csrf_ttl: Duration,
     serve: ServeConfig,
     security_headers: SecurityHeaders,
+    compress_streams: bool,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -327,6 +336,24 @@ impl AppBuilder {
         self
     }
 
+    /// Compresses live streams and stateless event answers with `gzip` or `br`, whichever the
+    /// request's `Accept-Encoding` prefers (gzip on a tie), and sends them as they are to
+    /// clients that accept neither. Off by default.
+    ///
+    /// Each event (and heartbeat) is compressed and flushed on its own, so events arrive as
+    /// soon as without compression. The trade is memory and CPU for bandwidth: a compressed
+    /// stream holds its encoder's window for as long as it is open, about 40 KB for gzip and
+    /// 50 KB for brotli beyond an uncompressed stream, and every event costs a few
+    /// microseconds more to send; in return a stream of re-rendered pages shrinks many times
+    /// over. The [`compress`](crate::compress) module and BENCHMARKS.md have the figures.
+    ///
+    /// tower-http's `CompressionLayer` leaves `text/event-stream` alone; keep it for the app's
+    /// other responses (HTML, assets) and let dstar compress its streams.
+    pub fn compress_streams(mut self, on: bool) -> Self {
+        self.compress_streams = on;
+        self
+    }
+
     /// Builds the app. Fails in release builds when no signing key is configured.
     pub fn build(self) -> std::result::Result<App, ConfigError> {
         let keys = match self.keys {
@@ -352,6 +379,7 @@ impl AppBuilder {
                 csrf_ttl: self.csrf_ttl,
                 serve: self.serve,
                 security_headers: self.security_headers,
+                compress_streams: self.compress_streams,
             }),
         })
     }

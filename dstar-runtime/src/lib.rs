@@ -15,6 +15,7 @@
 
 pub use http;
 
+pub mod compress;
 pub mod protocol;
 pub mod response;
 pub mod security;

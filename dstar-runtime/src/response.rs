@@ -2,7 +2,9 @@
 //! through a channel with comment heartbeats.
 //!
 //! The stream body hands each encoded event to hyper as its own frame, and hyper writes a frame
-//! as soon as it gets it, so events are flushed as they are sent, not when a buffer fills.
+//! as soon as it gets it, so events are flushed as they are sent, not when a buffer fills. A
+//! compressed stream ([`Sse::encoding`]) keeps that: each frame is the compressed and flushed
+//! bytes of one frame in.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,6 +18,8 @@ use http::{HeaderValue, Version, header};
 use http_body::Frame;
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
+
+use crate::compress::{Encoder, Encoding};
 
 /// The heartbeat comment written when a stream has been idle for a heartbeat period.
 pub const HEARTBEAT: &[u8] = b": hb\n\n";
@@ -37,6 +41,8 @@ pub const HEARTBEAT: &[u8] = b": hb\n\n";
 pub struct Sse {
     body: SseBody,
     version: Version,
+    /// `Some` when the app compresses: the coding negotiated (`None` inside: identity).
+    encoding: Option<Option<Encoding>>,
 }
 
 #[derive(Debug)]
@@ -51,6 +57,7 @@ impl Sse {
         Sse {
             body: SseBody::Once(events.into()),
             version: Version::HTTP_11,
+            encoding: None,
         }
     }
 
@@ -61,6 +68,7 @@ impl Sse {
         Sse {
             body: SseBody::Stream(EventStream::new(events, heartbeat)),
             version: Version::HTTP_11,
+            encoding: None,
         }
     }
 
@@ -70,16 +78,41 @@ impl Sse {
         self.version = version;
         self
     }
+
+    /// Compresses the body with `encoding` (`None`: sends it as it is), chosen from the
+    /// request's `Accept-Encoding` by [`negotiate`](crate::compress::negotiate). The response
+    /// gets `Vary: Accept-Encoding` either way, and `Content-Encoding` when compressed. A
+    /// stream stays a stream: each event (and heartbeat) is compressed and flushed on its own.
+    pub fn encoding(mut self, encoding: Option<Encoding>) -> Self {
+        self.encoding = Some(encoding);
+        self
+    }
 }
 
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
-        let body = match self.body {
-            SseBody::Once(bytes) => Body::from(bytes),
-            SseBody::Stream(stream) => Body::new(stream),
+        let encoding = self.encoding.flatten();
+        let body = match (self.body, encoding) {
+            (SseBody::Once(bytes), None) => Body::from(bytes),
+            (SseBody::Once(bytes), Some(encoding)) => {
+                Body::from(Encoder::compress(encoding, &bytes))
+            }
+            (SseBody::Stream(mut stream), encoding) => {
+                stream.encoder = encoding.map(Encoder::new);
+                Body::new(stream)
+            }
         };
         let mut response = Response::new(body);
         let headers = response.headers_mut();
+        if self.encoding.is_some() {
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        if let Some(encoding) = encoding {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(encoding.as_str()),
+            );
+        }
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),
@@ -100,6 +133,8 @@ impl IntoResponse for Sse {
 pub struct EventStream {
     events: mpsc::Receiver<Bytes>,
     heartbeat: Option<Interval>,
+    encoder: Option<Encoder>,
+    ended: bool,
 }
 
 impl EventStream {
@@ -111,7 +146,23 @@ impl EventStream {
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
         });
-        EventStream { events, heartbeat }
+        EventStream {
+            events,
+            heartbeat,
+            encoder: None,
+            ended: false,
+        }
+    }
+
+    /// `bytes` as the next frame: compressed and flushed when the stream is compressed.
+    fn frame(&mut self, bytes: &[u8]) -> Frame<Bytes> {
+        match &mut self.encoder {
+            Some(encoder) => {
+                encoder.write(bytes);
+                Frame::data(encoder.flush())
+            }
+            None => Frame::data(Bytes::copy_from_slice(bytes)),
+        }
     }
 }
 
@@ -123,21 +174,35 @@ impl http_body::Body for EventStream {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
         match self.events.poll_recv(cx) {
             Poll::Ready(Some(bytes)) => {
                 if let Some(heartbeat) = &mut self.heartbeat {
                     heartbeat.reset();
                 }
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
+                if self.encoder.is_none() {
+                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                }
+                Poll::Ready(Some(Ok(self.frame(&bytes))))
             }
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                self.ended = true;
+                match &mut self.encoder {
+                    Some(encoder) => Poll::Ready(Some(Ok(Frame::data(encoder.finish())))),
+                    None => Poll::Ready(None),
+                }
+            }
             Poll::Pending => {
                 let beat = self
                     .heartbeat
                     .as_mut()
                     .is_some_and(|h| h.poll_tick(cx).is_ready());
-                if beat {
+                if beat && self.encoder.is_none() {
                     Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(HEARTBEAT)))))
+                } else if beat {
+                    Poll::Ready(Some(Ok(self.frame(HEARTBEAT))))
                 } else {
                     Poll::Pending
                 }

@@ -80,7 +80,13 @@ async fn event<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     let mut response = match result {
-        Ok(out) => Sse::once(out).version(version).into_response(),
+        Ok(out) => {
+            let mut answer = Sse::once(out).version(version);
+            if app.compress_streams() {
+                answer = answer.encoding(crate::compress::negotiate(&parts.headers));
+            }
+            answer.into_response()
+        }
         Err(err) => err.into_event_response(version),
     };
     crate::security::no_store(response.headers_mut());

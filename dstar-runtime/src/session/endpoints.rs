@@ -20,6 +20,7 @@ use super::stream::LiveBody;
 use super::task::Session;
 use super::tokens::{nav_token, token_signals};
 use crate::app::App;
+use crate::compress::Encoder;
 use crate::document::{document, error_page, html_response, path_and_query};
 use crate::error::{Error, Result};
 use crate::page::{Mount, Page, View, live_page_value};
@@ -181,6 +182,9 @@ async fn stream(app: App, req: Request) -> Response {
     if !attached {
         return gone(version);
     }
+    let encoding = app
+        .compress_streams()
+        .then(|| crate::compress::negotiate(&parts.headers));
     let heartbeat = app.sessions().config().heartbeat;
     let mut interval = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -191,8 +195,15 @@ async fn stream(app: App, req: Request) -> Response {
         generation,
         heartbeat: interval,
         abort_after: None,
+        encoder: encoding.flatten().map(Encoder::new),
+        finished: false,
     };
-    let mut response = Sse::once(Bytes::new()).version(version).into_response();
+    let mut response = Sse::once(Bytes::new()).version(version);
+    if let Some(encoding) = encoding {
+        // Only the headers: the body below is the stream, compressed by `LiveBody`.
+        response = response.encoding(encoding);
+    }
+    let mut response = response.into_response();
     *response.body_mut() = axum::body::Body::new(body);
     response
 }
