@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn brotli_flushes_decode_as_they_come_and_the_end_closes_the_stream() {
         let mut encoder = Encoder::new(Encoding::Brotli);
-        let mut decoder = brotli::DecompressorWriter::new(Vec::new(), 4096);
+        let mut decoder = brotli::DecompressorWriter::new(Vec::new(), BROTLI_OUT);
         let mut expected = Vec::new();
         for i in 0..50 {
             let event =
@@ -362,6 +362,83 @@ mod tests {
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut gunzip, &mut out).unwrap();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn pieces_of_large_events_decode_after_each_flush() {
+        for encoding in [Encoding::Brotli, Encoding::Gzip] {
+            let mut encoder = Encoder::new(encoding);
+            let mut decoder = Decoder::new(encoding);
+            let mut expected = Vec::new();
+            for i in 0..40 {
+                let head = format!("event: datastar-patch-elements\nid: {i}\n");
+                let body: String = (0..20)
+                    .map(|j| {
+                        format!(
+                            "data: elements <li id=\"todo-{j}\" class=\"{}\">part {j}</li>\n",
+                            (i + j) % 3
+                        )
+                    })
+                    .chain(std::iter::once(format!(
+                        "data: elements <p>{i} updates</p>\n\n"
+                    )))
+                    .collect::<String>()
+                    .repeat(if i % 7 == 0 { 30 } else { 3 });
+                encoder.write(head.as_bytes());
+                encoder.write(body.as_bytes());
+                expected.extend_from_slice(head.as_bytes());
+                expected.extend_from_slice(body.as_bytes());
+                decoder.feed(&encoder.flush());
+                assert_eq!(
+                    decoder.decoded(),
+                    expected.len(),
+                    "{encoding} after event {i}"
+                );
+            }
+        }
+    }
+
+    /// `brotli::DecompressorWriter` hands out no more output once its input is used up, so
+    /// its buffer must hold a whole flushed frame.
+    const BROTLI_OUT: usize = 1 << 20;
+
+    /// An independent decoder of either coding.
+    enum Decoder {
+        Gzip(flate2::write::GzDecoder<Vec<u8>>),
+        Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
+    }
+
+    impl Decoder {
+        fn new(encoding: Encoding) -> Self {
+            match encoding {
+                Encoding::Gzip => Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+                Encoding::Brotli => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(
+                    Vec::new(),
+                    BROTLI_OUT,
+                ))),
+            }
+        }
+
+        fn feed(&mut self, bytes: &[u8]) {
+            use std::io::Write;
+            match self {
+                Decoder::Gzip(d) => {
+                    d.write_all(bytes).unwrap();
+                    d.flush().unwrap();
+                }
+                Decoder::Brotli(d) => {
+                    d.write_all(bytes).unwrap();
+                    d.flush().unwrap();
+                }
+            }
+        }
+
+        fn decoded(&self) -> usize {
+            match self {
+                Decoder::Gzip(d) => d.get_ref().len(),
+                Decoder::Brotli(d) => d.get_ref().len(),
+            }
+        }
     }
 
     #[test]

@@ -155,13 +155,13 @@ impl EventStream {
     }
 
     /// `bytes` as the next frame: compressed and flushed when the stream is compressed.
-    fn frame(&mut self, bytes: &[u8]) -> Frame<Bytes> {
+    fn frame(&mut self, bytes: Bytes) -> Frame<Bytes> {
         match &mut self.encoder {
             Some(encoder) => {
-                encoder.write(bytes);
+                encoder.write(&bytes);
                 Frame::data(encoder.flush())
             }
-            None => Frame::data(Bytes::copy_from_slice(bytes)),
+            None => Frame::data(bytes),
         }
     }
 }
@@ -182,10 +182,7 @@ impl http_body::Body for EventStream {
                 if let Some(heartbeat) = &mut self.heartbeat {
                     heartbeat.reset();
                 }
-                if self.encoder.is_none() {
-                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
-                }
-                Poll::Ready(Some(Ok(self.frame(&bytes))))
+                Poll::Ready(Some(Ok(self.frame(bytes))))
             }
             Poll::Ready(None) => {
                 self.ended = true;
@@ -199,14 +196,79 @@ impl http_body::Body for EventStream {
                     .heartbeat
                     .as_mut()
                     .is_some_and(|h| h.poll_tick(cx).is_ready());
-                if beat && self.encoder.is_none() {
-                    Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(HEARTBEAT)))))
-                } else if beat {
-                    Poll::Ready(Some(Ok(self.frame(HEARTBEAT))))
+                if beat {
+                    Poll::Ready(Some(Ok(self.frame(Bytes::from_static(HEARTBEAT)))))
                 } else {
                     Poll::Pending
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod compressed_tests {
+    use std::io::Write;
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_compressed_channel_stream_flushes_each_event_and_ends_its_coding() {
+        let (events, receiver) = mpsc::channel(4);
+        let response = Sse::stream(receiver, None)
+            .encoding(Some(Encoding::Gzip))
+            .into_response();
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(response.headers()[header::VARY], "accept-encoding");
+        let mut body = response.into_body();
+        let mut decoder = flate2::write::GzDecoder::new(Vec::new());
+        let mut expected = Vec::new();
+        for i in 0..5 {
+            let event = format!("event: datastar-patch-signals\ndata: signals {{\"n\":{i}}}\n\n");
+            events.send(Bytes::from(event.clone())).await.unwrap();
+            let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            decoder.write_all(&frame).unwrap();
+            decoder.flush().unwrap();
+            expected.extend_from_slice(event.as_bytes());
+            assert_eq!(
+                decoder.get_ref(),
+                &expected,
+                "event {i} decodes from its own frame"
+            );
+        }
+        drop(events);
+        let end = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        decoder.write_all(&end).unwrap();
+        assert_eq!(
+            decoder.finish().unwrap(),
+            expected,
+            "the trailer checks out"
+        );
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_one_shot_answer_is_compressed_whole_or_left_alone() {
+        let events = b"event: datastar-patch-signals\ndata: signals {\"a\":1}\n\n".repeat(20);
+        let plain = Sse::once(events.clone()).encoding(None).into_response();
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(plain.headers()[header::VARY], "accept-encoding");
+        let body = plain.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, events);
+
+        let packed = Sse::once(events.clone())
+            .encoding(Some(Encoding::Brotli))
+            .into_response();
+        assert_eq!(packed.headers()[header::CONTENT_ENCODING], "br");
+        let body = packed.into_body().collect().await.unwrap().to_bytes();
+        let mut decoded = Vec::new();
+        brotli::BrotliDecompress(&mut &body[..], &mut decoded).unwrap();
+        assert_eq!(decoded, events);
+        assert!(body.len() < events.len() / 4);
+
+        let untouched = Sse::once(events.clone()).into_response();
+        assert!(untouched.headers().get(header::VARY).is_none());
     }
 }

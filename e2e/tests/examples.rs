@@ -476,6 +476,64 @@ fn todos_add_toggle_delete_and_filter_in_the_url() {
     log_timing("todos", started);
 }
 
+/// The showcase's todos with compressed streams on: the page works the same, and the stream
+/// Chromium opens is compressed with what it offers. Over plain HTTP Chromium offers
+/// `gzip, deflate` (it sends `br` and `zstd` only over HTTPS), so the stream is gzip.
+#[test]
+fn todos_over_a_compressed_stream() {
+    let started = Instant::now();
+    let streams: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = streams.clone();
+    let app = example_showcase::app(builder().compress_streams(true));
+    let router = example_showcase::router(&app).layer(from_fn(move |req: Request, next: Next| {
+        let seen = seen.clone();
+        async move {
+            let header = |headers: &axum::http::HeaderMap, name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let accept = header(req.headers(), "accept-encoding");
+            let is_stream = req.uri().path() == "/__dstar/stream";
+            let response: Response = next.run(req).await;
+            if is_stream {
+                let coding = header(response.headers(), "content-encoding");
+                seen.lock().unwrap().push((accept, coding));
+            }
+            response
+        }
+    }));
+    let server = serve(router);
+    let browser = Browser::start();
+    let tab = browser.new_session();
+
+    tab.goto(&server.url("/todos"));
+    tab.wait_for_text("#todos", "Nothing here.", WAIT);
+    for title in ["Buy milk", "Write the tests", "Read the docs"] {
+        add_todo(&tab, title);
+    }
+    wait_for_todos(&tab, &["Buy milk", "Write the tests", "Read the docs"]);
+    tab.click("#toggle-2");
+    tab.wait_for_element("#todo-2.done", WAIT);
+    tab.wait_for_text("#left", "2 left", WAIT);
+    tab.click("#delete-3");
+    tab.wait_for_absent("#todo-3", WAIT);
+
+    let streams = streams.lock().unwrap().clone();
+    assert!(!streams.is_empty(), "the page opened its stream");
+    for (accept, coding) in &streams {
+        eprintln!("stream: Accept-Encoding: {accept:?} -> Content-Encoding: {coding:?}");
+        let offers = |token: &str| accept.split(',').any(|entry| entry.trim() == token);
+        assert!(offers("gzip"), "Chromium offers gzip: {accept:?}");
+        assert!(!offers("br"), "and not br over plain HTTP: {accept:?}");
+        assert_eq!(coding, "gzip");
+    }
+    finish(&tab, Some("showcase-todos-compressed.png"));
+    log_timing("todos (compressed)", started);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Soft navigation in the showcase.
 

@@ -16,6 +16,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// The brotli decoder's output buffer. `brotli::DecompressorWriter` stops handing out output
+/// once its input is used up, even when it has more decoded: its buffer must hold a whole
+/// flushed frame (a browser's decoder has no such limit).
+const BROTLI_OUT: usize = 1 << 20;
+
 /// How long [`TestServer::get`] and [`TestServer::post`] wait for a whole response.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -263,7 +268,7 @@ impl ContentDecoder {
                 flate2::write::GzDecoder::new(Vec::new()),
             ))),
             Some("br") => Ok(ContentDecoder::Brotli(Box::new(
-                brotli::DecompressorWriter::new(Vec::new(), 4096),
+                brotli::DecompressorWriter::new(Vec::new(), BROTLI_OUT),
             ))),
             Some(other) => Err(invalid(&format!("an unknown Content-Encoding: {other}"))),
         }

@@ -167,15 +167,14 @@ impl Matcher {
             if candidate == 0 || candidate >= at || at - candidate > WINDOW {
                 break;
             }
-            let length = self.buffer[candidate..candidate + max]
-                .iter()
-                .zip(&self.buffer[at..at + max])
-                .take_while(|(a, b)| a == b)
-                .count();
-            if length > best.0 {
-                best = (length, at - candidate);
-                if length == max {
-                    break;
+            // A candidate that differs where the best one ends cannot beat it.
+            if best.0 == 0 || self.buffer[candidate + best.0] == self.buffer[at + best.0] {
+                let length = common_prefix(&self.buffer[candidate..], &self.buffer[at..at + max]);
+                if length > best.0 {
+                    best = (length, at - candidate);
+                    if length == max {
+                        break;
+                    }
                 }
             }
             let next = usize::from(self.prev[candidate % WINDOW]);
@@ -206,6 +205,24 @@ impl Matcher {
             }
         }
     }
+}
+
+/// How many leading bytes `a` and `b` share (at most `b.len()`), eight at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut n = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let diff = u64::from_le_bytes(x.try_into().unwrap_or_default())
+            ^ u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if diff != 0 {
+            return n + (diff.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + a[n..]
+        .iter()
+        .zip(&b[n..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 impl Gzip {
