@@ -261,7 +261,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 enum Decoder {
     Identity,
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
     Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
 }
 
@@ -269,7 +269,7 @@ impl Decoder {
     fn new(coding: &str) -> Decoder {
         match coding {
             "identity" => Decoder::Identity,
-            "gzip" => Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+            "gzip" => Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new()))),
             "br" => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(
                 Vec::new(),
                 BROTLI_OUT,

@@ -202,14 +202,14 @@ impl Page for Todos {
             } else {
                 ("active", "")
             };
-            let _ = write!(
+            let _ = writeln!(
                 html,
                 "<li id=\"todo-{id}\" class=\"{class}\"><label><input type=\"checkbox\" \
                  id=\"toggle-{id}\"{checked} data-on:change=\"@post('/todos', {{headers: \
                  {{'x-dstar-event': 'toggle'}}, args: {{id: {id}}}}})\"> <span class=\"title\">\
                  Write the release notes for part {id}</span></label><button id=\"delete-{id}\" \
                  data-on:click=\"@post('/todos', {{headers: {{'x-dstar-event': 'delete'}}, \
-                 args: {{id: {id}}}}})\">&times;</button></li>\n"
+                 args: {{id: {id}}}}})\">&times;</button></li>"
             );
         }
         let _ = write!(

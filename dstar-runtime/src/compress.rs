@@ -404,14 +404,16 @@ mod tests {
 
     /// An independent decoder of either coding.
     enum Decoder {
-        Gzip(flate2::write::GzDecoder<Vec<u8>>),
+        Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
         Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
     }
 
     impl Decoder {
         fn new(encoding: Encoding) -> Self {
             match encoding {
-                Encoding::Gzip => Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+                Encoding::Gzip => {
+                    Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new())))
+                }
                 Encoding::Brotli => Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(
                     Vec::new(),
                     BROTLI_OUT,

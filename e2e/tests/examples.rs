@@ -488,7 +488,6 @@ fn todos_over_compressed_streams() {
     let started = Instant::now();
     let offered = todos_with_compression(None);
     for (accept, coding) in &offered {
-        eprintln!("stream: Accept-Encoding: {accept:?} -> Content-Encoding: {coding:?}");
         let offers = |token: &str| accept.split(',').any(|entry| entry.trim() == token);
         assert!(offers("gzip"), "Chromium offers gzip: {accept:?}");
         assert_eq!(coding, "gzip", "gzip wins a tie");
