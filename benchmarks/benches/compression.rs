@@ -86,6 +86,8 @@ fn main() {
             }
         }
 
+        encoder_alone(updates, 5);
+
         println!("\n# Summary (medians of {rounds} runs, min–max in brackets)\n");
         println!(
             "| coding | wire bytes | smaller than identity | CPU µs / update | p50 µs | extra heap B / stream | extra RSS B / stream |"
@@ -114,6 +116,48 @@ fn main() {
             );
         }
     });
+}
+
+/// The encoders alone, in this process with the server idle: the frames a todo stream carries
+/// for `updates` updates (the page's markup in a `datastar-patch-elements` event), each written
+/// and flushed; CPU time per frame (this process's, so the scheduler's other work on a busy
+/// machine is not counted) over `runs` fresh encoders.
+fn encoder_alone(updates: usize, runs: usize) {
+    use dstar::compress::{Encoder, Encoding};
+    use dstar_benchmarks::pages::{TODO_ITEMS, todos_html};
+    let mut done = vec![false; TODO_ITEMS as usize];
+    let frames: Vec<Vec<u8>> = (1..=updates as u64)
+        .map(|n| {
+            let at = ((n - 1) % TODO_ITEMS) as usize;
+            done[at] = !done[at];
+            let mut out = Vec::new();
+            dstar::sse::PatchElements::new(&todos_html(&done, n)).write_to(&mut out);
+            out
+        })
+        .collect();
+    let plain: usize = frames.iter().map(Vec::len).sum();
+    println!("\n# The encoders alone ({updates} frames, {plain} bytes, {runs} runs)\n");
+    println!("| coding | bytes out | smaller | CPU µs / frame, median [min–max] |");
+    println!("| --- | ---: | ---: | ---: |");
+    for encoding in [Encoding::Gzip, Encoding::Brotli] {
+        let mut times = Vec::new();
+        let mut out = 0;
+        for _ in 0..runs {
+            let start = dstar_benchmarks::cpu_time();
+            let mut encoder = Encoder::new(encoding);
+            out = 0;
+            for frame in &frames {
+                encoder.write(frame);
+                out += encoder.flush().len();
+            }
+            times.push(micros(dstar_benchmarks::cpu_time() - start) / updates as f64);
+        }
+        println!(
+            "| {encoding} | {out} | {:.1}x | {} |",
+            plain as f64 / out as f64,
+            spread(&times, 1)
+        );
+    }
 }
 
 /// `median [min–max]`.

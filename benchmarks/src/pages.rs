@@ -154,6 +154,41 @@ impl Page for Count {
     }
 }
 
+/// The markup of [`Todos`] with items `done` after `updates` updates.
+pub fn todos_html(done: &[bool], updates: u64) -> String {
+    use std::fmt::Write;
+    let mut html = String::with_capacity(8 * 1024);
+    html.push_str(
+        "<section class=\"todos\"><h1>Todos</h1><form id=\"add\" \
+         data-on:submit__prevent=\"@post('/todos', {headers: {'x-dstar-event': 'add'}})\">\
+         <input id=\"title\" data-bind:title placeholder=\"What needs doing?\">\
+         <button id=\"add-button\" type=\"submit\">Add</button></form><ul id=\"todos\">\n",
+    );
+    let left = done.iter().filter(|done| !**done).count();
+    for (id, done) in done.iter().enumerate() {
+        let (class, checked) = if *done {
+            ("done", " checked")
+        } else {
+            ("active", "")
+        };
+        let _ = writeln!(
+            html,
+            "<li id=\"todo-{id}\" class=\"{class}\"><label><input type=\"checkbox\" \
+             id=\"toggle-{id}\"{checked} data-on:change=\"@post('/todos', {{headers: \
+             {{'x-dstar-event': 'toggle'}}, args: {{id: {id}}}}})\"> <span class=\"title\">\
+             Write the release notes for part {id}</span></label><button id=\"delete-{id}\" \
+             data-on:click=\"@post('/todos', {{headers: {{'x-dstar-event': 'delete'}}, \
+             args: {{id: {id}}}}})\">&times;</button></li>"
+        );
+    }
+    let _ = write!(
+        html,
+        "</ul><p id=\"left\">{left} left</p><p id=\"updates\">{} updates</p></section>",
+        updates
+    );
+    html
+}
+
 /// How many items [`Todos`] shows.
 pub const TODO_ITEMS: u64 = 20;
 
@@ -187,37 +222,7 @@ impl Page for Todos {
     }
 
     fn render(&self, _view: &View<'_>) -> dstar::Result<Html> {
-        use std::fmt::Write;
-        let mut html = String::with_capacity(8 * 1024);
-        html.push_str(
-            "<section class=\"todos\"><h1>Todos</h1><form id=\"add\" \
-             data-on:submit__prevent=\"@post('/todos', {headers: {'x-dstar-event': 'add'}})\">\
-             <input id=\"title\" data-bind:title placeholder=\"What needs doing?\">\
-             <button id=\"add-button\" type=\"submit\">Add</button></form><ul id=\"todos\">\n",
-        );
-        let left = self.done.iter().filter(|done| !**done).count();
-        for (id, done) in self.done.iter().enumerate() {
-            let (class, checked) = if *done {
-                ("done", " checked")
-            } else {
-                ("active", "")
-            };
-            let _ = writeln!(
-                html,
-                "<li id=\"todo-{id}\" class=\"{class}\"><label><input type=\"checkbox\" \
-                 id=\"toggle-{id}\"{checked} data-on:change=\"@post('/todos', {{headers: \
-                 {{'x-dstar-event': 'toggle'}}, args: {{id: {id}}}}})\"> <span class=\"title\">\
-                 Write the release notes for part {id}</span></label><button id=\"delete-{id}\" \
-                 data-on:click=\"@post('/todos', {{headers: {{'x-dstar-event': 'delete'}}, \
-                 args: {{id: {id}}}}})\">&times;</button></li>"
-            );
-        }
-        let _ = write!(
-            html,
-            "</ul><p id=\"left\">{left} left</p><p id=\"updates\">{} updates</p></section>",
-            self.updates
-        );
-        Ok(Html(html))
+        Ok(Html(todos_html(&self.done, self.updates)))
     }
 
     async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
