@@ -342,10 +342,11 @@ impl AppBuilder {
     ///
     /// Each event (and heartbeat) is compressed and flushed on its own, so events arrive as
     /// soon as without compression. The trade is memory and CPU for bandwidth: a compressed
-    /// stream holds its encoder's window for as long as it is open, about 40 KB for gzip and
-    /// 50 KB for brotli beyond an uncompressed stream, and every event costs a few
-    /// microseconds more to send; in return a stream of re-rendered pages shrinks many times
-    /// over. The [`compress`](crate::compress) module and BENCHMARKS.md have the figures.
+    /// stream holds its encoder for as long as it is open (measured: about 41 KB of heap for
+    /// gzip and 55 KB for brotli beyond an uncompressed stream), and every event costs the
+    /// time to compress it; in return a stream of re-rendered pages shrinks many times over
+    /// (28x with gzip, 9x with brotli on a todo list). The [`compress`](crate::compress)
+    /// module and BENCHMARKS.md have the figures.
     ///
     /// tower-http's `CompressionLayer` leaves `text/event-stream` alone; keep it for the app's
     /// other responses (HTML, assets) and let dstar compress its streams.
