@@ -169,6 +169,52 @@ impl Conn {
         Ok(())
     }
 
+    /// Sends `request` and reads the response head, leaving the connection as an open event
+    /// stream; the head's headers (names lowercased). Fails unless the status is 200.
+    pub async fn open_stream_with_headers(
+        &mut self,
+        request: &[u8],
+    ) -> io::Result<Vec<(String, String)>> {
+        self.send(request).await?;
+        let end = loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                break end;
+            }
+            self.fill().await?;
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        self.buf.drain(..end + 4);
+        let mut lines = head.split("\r\n");
+        let status = lines.next().and_then(|line| line.get(9..12)).unwrap_or("");
+        if status != "200" {
+            return Err(invalid(&format!("stream answered {status}")));
+        }
+        Ok(lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect())
+    }
+
+    /// The next chunk's payload of a chunked body (empty at its end).
+    pub async fn next_chunk(&mut self) -> io::Result<Vec<u8>> {
+        let line_end = loop {
+            if let Some(end) = find(&self.buf, b"\r\n") {
+                break end;
+            }
+            self.fill().await?;
+        };
+        let size = std::str::from_utf8(&self.buf[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .ok_or_else(|| invalid("bad chunk size"))?;
+        while self.buf.len() < line_end + 2 + size + 2 {
+            self.fill().await?;
+        }
+        let payload = self.buf[line_end + 2..line_end + 2 + size].to_vec();
+        self.buf.drain(..line_end + 2 + size + 2);
+        Ok(payload)
+    }
+
     /// Reads the stream until `marker` has arrived; what came before it (and the marker) is
     /// dropped.
     pub async fn wait_for(&mut self, marker: &[u8]) -> io::Result<()> {

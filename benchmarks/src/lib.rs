@@ -259,3 +259,34 @@ pub fn observe_if_asked() -> bool {
     metrics::set_global_recorder(recorder).expect("no other metrics recorder");
     true
 }
+
+/// The dstar app of the compression bench: [`app`] with compressed streams on (clients that
+/// send no `Accept-Encoding` get identity from the same server).
+pub fn compressing_app(config: SessionConfig) -> App {
+    App::builder()
+        .secret_key(SECRET)
+        .sessions(config)
+        .compress_streams(true)
+        .build()
+        .expect("the benchmark app")
+}
+
+/// The resident set size of this process, in bytes (`VmRSS` in `/proc/self/status`; Linux
+/// only, zero elsewhere).
+pub fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|kb| {
+                    kb.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                })
+        })
+        .map_or(0, |kb| kb * 1024)
+}

@@ -193,3 +193,87 @@ impl Page for Busy {
         }
     }
 }
+
+/// The markup of [`Todos`] with items `done` after `updates` updates.
+pub fn todos_html(done: &[bool], updates: u64) -> String {
+    use std::fmt::Write;
+    let mut html = String::with_capacity(8 * 1024);
+    html.push_str(
+        "<section class=\"todos\"><h1>Todos</h1><form id=\"add\" \
+         data-on:submit__prevent=\"@post('/todos', {headers: {'x-dstar-event': 'add'}})\">\
+         <input id=\"title\" data-bind:title placeholder=\"What needs doing?\">\
+         <button id=\"add-button\" type=\"submit\">Add</button></form><ul id=\"todos\">\n",
+    );
+    let left = done.iter().filter(|done| !**done).count();
+    for (id, done) in done.iter().enumerate() {
+        let (class, checked) = if *done {
+            ("done", " checked")
+        } else {
+            ("active", "")
+        };
+        let _ = writeln!(
+            html,
+            "<li id=\"todo-{id}\" class=\"{class}\"><label><input type=\"checkbox\" \
+             id=\"toggle-{id}\"{checked} data-on:change=\"@post('/todos', {{headers: \
+             {{'x-dstar-event': 'toggle'}}, args: {{id: {id}}}}})\"> <span class=\"title\">\
+             Write the release notes for part {id}</span></label><button id=\"delete-{id}\" \
+             data-on:click=\"@post('/todos', {{headers: {{'x-dstar-event': 'delete'}}, \
+             args: {{id: {id}}}}})\">&times;</button></li>"
+        );
+    }
+    let _ = write!(
+        html,
+        "</ul><p id=\"left\">{left} left</p><p id=\"updates\">{} updates</p></section>",
+        updates
+    );
+    html
+}
+
+/// How many items [`Todos`] shows.
+pub const TODO_ITEMS: u64 = 20;
+
+/// A live todo list like the showcase's: twenty items, each with a checkbox and a delete button
+/// wired to events. `toggle` flips one item (round robin) and counts the update, and every
+/// update re-renders the whole page (the default), so the stream carries the list again each
+/// time: what compression is for.
+#[derive(Debug)]
+pub struct Todos {
+    done: Vec<bool>,
+    updates: u64,
+}
+
+impl Todos {
+    /// The marker that ends the page after `n` updates (`>N updates</p>`).
+    pub fn marker(n: u64) -> String {
+        format!(">{n} updates</p>")
+    }
+}
+
+impl Page for Todos {
+    const ROUTE: Route = Route::new("Todos", "/todos", file!(), line!())
+        .live()
+        .events(&["toggle"]);
+
+    async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
+        Ok(Todos {
+            done: vec![false; TODO_ITEMS as usize],
+            updates: 0,
+        })
+    }
+
+    fn render(&self, _view: &View<'_>) -> dstar::Result<Html> {
+        Ok(Html(todos_html(&self.done, self.updates)))
+    }
+
+    async fn event(&mut self, _cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
+        match event.name() {
+            "toggle" => {
+                let at = (self.updates % TODO_ITEMS) as usize;
+                self.done[at] = !self.done[at];
+                self.updates += 1;
+                Ok(())
+            }
+            _ => Err(event.unknown()),
+        }
+    }
+}

@@ -47,6 +47,7 @@ struct Inner {
     serve: ServeConfig,
     security: Security,
     security_headers: SecurityHeaders,
+    compress_streams: bool,
 }
 
 impl fmt::Debug for App {
@@ -86,6 +87,7 @@ impl App {
             security: Security::Plain,
             security_headers: SecurityHeaders::default(),
             short_key: None,
+            compress_streams: false,
         }
     }
 
@@ -262,6 +264,12 @@ impl App {
         &self.inner.security_headers
     }
 
+    /// Whether live streams and event answers are compressed (see
+    /// [`AppBuilder::compress_streams`]).
+    pub fn compress_streams(&self) -> bool {
+        self.inner.compress_streams
+    }
+
     pub(crate) fn csrf_ttl(&self) -> Duration {
         self.inner.csrf_ttl
     }
@@ -284,6 +292,7 @@ pub struct AppBuilder {
     security_headers: SecurityHeaders,
     /// The length of a secret given to `secret_key` that is too short, refused by `build`.
     short_key: Option<usize>,
+    compress_streams: bool,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -391,6 +400,25 @@ impl AppBuilder {
         self
     }
 
+    /// Compresses live streams and stateless event answers with `gzip` or `br`, whichever the
+    /// request's `Accept-Encoding` prefers (gzip on a tie), and sends them as they are to
+    /// clients that accept neither. Off by default.
+    ///
+    /// Each event (and heartbeat) is compressed and flushed on its own, so events arrive as
+    /// soon as without compression. The trade is memory and CPU for bandwidth: a compressed
+    /// stream holds its encoder for as long as it is open (measured: about 41 KB of heap for
+    /// gzip and 55 KB for brotli beyond an uncompressed stream), and every event costs the
+    /// time to compress it; in return a stream of re-rendered pages shrinks many times over
+    /// (28x with gzip, 9x with brotli on a todo list). The [`compress`](crate::compress)
+    /// module and BENCHMARKS.md have the figures.
+    ///
+    /// tower-http's `CompressionLayer` leaves `text/event-stream` alone; keep it for the app's
+    /// other responses (HTML, assets) and let dstar compress its streams.
+    pub fn compress_streams(mut self, on: bool) -> Self {
+        self.compress_streams = on;
+        self
+    }
+
     /// Builds the app. Fails in release builds when no signing key is configured.
     pub fn build(self) -> std::result::Result<App, ConfigError> {
         if let Some(len) = self.short_key {
@@ -429,6 +457,7 @@ impl AppBuilder {
                 serve: self.serve,
                 security: self.security,
                 security_headers: self.security_headers,
+                compress_streams: self.compress_streams,
             }),
         })
     }

@@ -95,7 +95,13 @@ async fn event<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     let mut response = match result {
-        Ok(out) => Sse::once(out).into_response(),
+        Ok(out) => {
+            let mut answer = Sse::once(out);
+            if app.compress_streams() {
+                answer = answer.encoding(crate::compress::negotiate(&parts.headers));
+            }
+            answer.into_response()
+        }
         Err(err) => err.under_prefix(mount_prefix(&parts)).into_event_response(),
     };
     crate::security::no_store(response.headers_mut());

@@ -16,6 +16,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// The brotli decoder's output buffer. `brotli::DecompressorWriter` stops handing out output
+/// once its input is used up, even when it has more decoded: its buffer must hold a whole
+/// flushed frame (a browser's decoder has no such limit).
+const BROTLI_OUT: usize = 1 << 20;
+
 /// How long [`TestServer::get`] and [`TestServer::post`] wait for a whole response.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -117,11 +122,14 @@ impl TestServer {
         let (head, body) = tokio::time::timeout(RESPONSE_TIMEOUT, open)
             .await
             .unwrap_or_else(|_| Err(timed_out(RESPONSE_TIMEOUT)))?;
+        let content = ContentDecoder::for_coding(head.header("content-encoding"))?;
         Ok(SseStream {
             status: head.status,
             headers: head.headers,
             body,
             parser: SseParser::new(),
+            content,
+            wire_bytes: 0,
         })
     }
 
@@ -223,6 +231,77 @@ impl Response {
     pub fn text(&self) -> &str {
         std::str::from_utf8(&self.body).expect("the response body is not UTF-8")
     }
+
+    /// The body with its `Content-Encoding` (`gzip`, `br`) undone; panics when it does not
+    /// decode to a complete stream.
+    pub fn decoded(&self) -> Vec<u8> {
+        let mut decoder = ContentDecoder::for_coding(self.header("content-encoding"))
+            .expect("a content coding the test kit knows");
+        let mut out = decoder.feed(&self.body).expect("the body decodes");
+        out.extend(decoder.finish().expect("the body is a complete stream"));
+        out
+    }
+}
+
+/// Undoes a response's content coding as its bytes arrive.
+enum ContentDecoder {
+    Identity,
+    Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
+    Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
+}
+
+impl std::fmt::Debug for ContentDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContentDecoder::Identity => "identity",
+            ContentDecoder::Gzip(_) => "gzip",
+            ContentDecoder::Brotli(_) => "br",
+        })
+    }
+}
+
+impl ContentDecoder {
+    fn for_coding(coding: Option<&str>) -> io::Result<Self> {
+        match coding.map(str::trim) {
+            None | Some("identity") => Ok(ContentDecoder::Identity),
+            Some("gzip") => Ok(ContentDecoder::Gzip(Box::new(
+                flate2::write::GzDecoder::new(Vec::new()),
+            ))),
+            Some("br") => Ok(ContentDecoder::Brotli(Box::new(
+                brotli::DecompressorWriter::new(Vec::new(), BROTLI_OUT),
+            ))),
+            Some(other) => Err(invalid(&format!("an unknown Content-Encoding: {other}"))),
+        }
+    }
+
+    /// The bytes `piece` completes: all a decoder can give out without waiting for more.
+    fn feed(&mut self, piece: &[u8]) -> io::Result<Vec<u8>> {
+        use std::io::Write;
+        match self {
+            ContentDecoder::Identity => Ok(piece.to_vec()),
+            ContentDecoder::Gzip(decoder) => {
+                decoder.write_all(piece)?;
+                decoder.flush()?;
+                Ok(std::mem::take(decoder.get_mut()))
+            }
+            ContentDecoder::Brotli(decoder) => {
+                decoder.write_all(piece)?;
+                decoder.flush()?;
+                Ok(std::mem::take(decoder.get_mut()))
+            }
+        }
+    }
+
+    /// Checks that the coded stream ended properly (gzip's trailer, brotli's last block).
+    fn finish(self) -> io::Result<Vec<u8>> {
+        match self {
+            ContentDecoder::Identity => Ok(Vec::new()),
+            ContentDecoder::Gzip(decoder) => decoder.finish(),
+            ContentDecoder::Brotli(decoder) => decoder
+                .into_inner()
+                .map_err(|_| invalid("the brotli stream did not end")),
+        }
+    }
 }
 
 /// A response whose body is read as an event stream, one block at a time.
@@ -234,9 +313,17 @@ pub struct SseStream {
     pub headers: Vec<(String, String)>,
     body: Body,
     parser: SseParser,
+    content: ContentDecoder,
+    wire_bytes: usize,
 }
 
 impl SseStream {
+    /// How many body bytes came over the wire so far, before undoing any content coding
+    /// (chunk framing not counted).
+    pub fn wire_bytes(&self) -> usize {
+        self.wire_bytes
+    }
+
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
@@ -252,11 +339,26 @@ impl SseStream {
             }
             match tokio::time::timeout_at(deadline, self.body.next_chunk()).await {
                 Err(_) => return Err(timed_out(timeout)),
-                Ok(Ok(Some(chunk))) => self.parser.feed(&chunk),
-                Ok(Ok(None)) if self.parser.has_partial_block() => {
-                    return Err(invalid("the stream ended in the middle of an event"));
+                Ok(Ok(Some(chunk))) => {
+                    // A compressed stream is decoded as it comes: every event must be readable
+                    // from the bytes received so far.
+                    self.wire_bytes += chunk.len();
+                    let decoded = self.content.feed(&chunk)?;
+                    self.parser.feed(&decoded);
                 }
-                Ok(Ok(None)) => return Ok(None),
+                Ok(Ok(None)) => {
+                    // The coded stream must end properly too (gzip's trailer, brotli's end).
+                    let content = std::mem::replace(&mut self.content, ContentDecoder::Identity);
+                    let rest = content.finish()?;
+                    if !rest.is_empty() {
+                        self.parser.feed(&rest);
+                        continue;
+                    }
+                    if self.parser.has_partial_block() {
+                        return Err(invalid("the stream ended in the middle of an event"));
+                    }
+                    return Ok(None);
+                }
                 Ok(Err(err)) => return Err(err),
             }
         }

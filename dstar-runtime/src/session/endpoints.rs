@@ -26,6 +26,7 @@ use super::stream::LiveBody;
 use super::task::{Session, final_script};
 use super::tokens::{nav_token, token_signals};
 use crate::app::App;
+use crate::compress::Encoder;
 use crate::document::{Shell, document, error_page, html_response, path_and_query};
 use crate::error::{Error, Result};
 use crate::page::{Mount, Page, SessionEnd, View, live_page_value};
@@ -224,13 +225,13 @@ async fn stream(app: App, resolve: impl Fn(&str) -> Option<LiveTarget>, req: Req
         Some(handle) if !expired => {
             let _span = span.entered();
             tracing::debug!(last_event_id, "stream attached");
-            attach(&app, &handle, last_event_id)
+            attach(&app, &handle, last_event_id, &parts.headers)
         }
         Some(handle) => {
             let _span = span.entered();
             tracing::debug!("stream token expired: the running session ends, the tab re-mounts");
             handle.push_control(Command::Shutdown);
-            cut_for_retry(&app, &handle)
+            cut_for_retry(&app, &handle, &parts.headers)
         }
         None => match app.sessions().ended().get(claims.session) {
             Some(ending) => {
@@ -256,17 +257,22 @@ fn refused(err: TokenError) -> Response {
 /// A stream answer cut at once after a short retry hint, as a network failure would be: the
 /// client retries with the same headers, by when the session being shut down is gone and
 /// the tab is re-mounted.
-fn cut_for_retry(app: &App, handle: &SessionHandle) -> Response {
+fn cut_for_retry(app: &App, handle: &SessionHandle, headers: &http::HeaderMap) -> Response {
     let queue = Arc::new(StreamQueue::new());
     let mut out = Vec::new();
     crate::sse::write_retry(&mut out, Duration::from_millis(100));
     queue.end(End::Abort, Some(Bytes::from(out)));
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-    live_response(app, handle, queue, generation)
+    live_response(app, handle, queue, generation, headers)
 }
 
 /// Attaches a stream to a running session and answers with the live body.
-fn attach(app: &App, handle: &SessionHandle, last_event_id: Option<u64>) -> Response {
+fn attach(
+    app: &App,
+    handle: &SessionHandle,
+    last_event_id: Option<u64>,
+    headers: &http::HeaderMap,
+) -> Response {
     let queue = Arc::new(StreamQueue::new());
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     let attached = handle.push_control(Command::Attach(Box::new(Attach {
@@ -281,7 +287,7 @@ fn attach(app: &App, handle: &SessionHandle, last_event_id: Option<u64>) -> Resp
             None => reload(app, handle.id()),
         };
     }
-    live_response(app, handle, queue, generation)
+    live_response(app, handle, queue, generation, headers)
 }
 
 /// The answer to a stream of a session ended on purpose: its last instruction again, and the
@@ -293,12 +299,18 @@ fn ended(app: &App, id: u128, ending: &SessionEnd) -> Response {
     }
 }
 
+/// The live body for `queue`, compressed as the stream request's `headers` accept when the app
+/// compresses streams.
 fn live_response(
     app: &App,
     handle: &SessionHandle,
     queue: Arc<StreamQueue>,
     generation: u64,
+    headers: &http::HeaderMap,
 ) -> Response {
+    let encoding = app
+        .compress_streams()
+        .then(|| crate::compress::negotiate(headers));
     let heartbeat = app.sessions().config().heartbeat;
     let mut interval = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -309,8 +321,15 @@ fn live_response(
         generation,
         heartbeat: interval,
         abort_after: None,
+        encoder: encoding.flatten().map(Encoder::new),
+        finished: false,
     };
-    let mut response = Sse::once(Bytes::new()).into_response();
+    let mut response = Sse::once(Bytes::new());
+    if let Some(encoding) = encoding {
+        // Only the headers: the body below is the stream, compressed by `LiveBody`.
+        response = response.encoding(encoding);
+    }
+    let mut response = response.into_response();
     *response.body_mut() = axum::body::Body::new(body);
     response
 }
@@ -357,7 +376,9 @@ pub(crate) async fn remount(
     let reservation = match registry.reserve_id(id, mailbox) {
         Ok(reservation) => reservation,
         // Another stream of this tab re-mounted it first.
-        Err(Unavailable::Running(handle)) => return attach(app, &handle, last_event_id),
+        Err(Unavailable::Running(handle)) => {
+            return attach(app, &handle, last_event_id, &parts.headers);
+        }
         Err(Unavailable::Full) => {
             tracing::warn!("no room to re-mount a live session: reload");
             return reload(app, id);
@@ -409,7 +430,7 @@ pub(crate) async fn remount(
     tracing::debug!(last_event_id, "session re-mounted in place");
     crate::metrics::remount();
     tokio::spawn(session.run());
-    live_response(app, &handle, queue, generation)
+    live_response(app, &handle, queue, generation, &parts.headers)
 }
 
 /// The path and query of the stream request's `Referer` (the URL of the tab's page), when it

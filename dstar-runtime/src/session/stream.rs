@@ -1,5 +1,7 @@
 //! The live stream's response body: it drains the session's stream queue, sends heartbeats
-//! while idle, and tells the session when the client goes away.
+//! while idle, and tells the session when the client goes away. A compressed stream writes
+//! everything queued at once through its encoder and flushes it as one frame, so a frame never
+//! waits for more events.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +15,7 @@ use tokio::time::Interval;
 
 use super::handle::{Command, Mailbox};
 use super::queue::{End, StreamQueue};
+use crate::compress::Encoder;
 use crate::response::HEARTBEAT;
 
 pub(crate) struct LiveBody {
@@ -23,6 +26,10 @@ pub(crate) struct LiveBody {
     /// Before aborting, the body waits a moment so the last frames are flushed first: hyper
     /// drops what it has buffered when a body fails.
     pub(crate) abort_after: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set when the stream is compressed.
+    pub(crate) encoder: Option<Encoder>,
+    /// The compressed stream's end marker has been sent.
+    pub(crate) finished: bool,
 }
 
 /// The error that aborts a stream so the client reconnects.
@@ -45,11 +52,31 @@ impl http_body::Body for LiveBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, Aborted>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
         {
-            let mut state = self.queue.lock();
-            if let Some(bytes) = state.items.pop_front() {
+            let this = &mut *self;
+            let mut state = this.queue.lock();
+            if let Some(encoder) = &mut this.encoder {
+                if !state.items.is_empty() {
+                    // Everything queued goes into one flushed frame (an event's pieces together),
+                    // compressed after the lock is released.
+                    let items = std::mem::take(&mut state.items);
+                    drop(state);
+                    for bytes in &items {
+                        encoder.write(bytes);
+                    }
+                    this.heartbeat.reset();
+                    return Poll::Ready(Some(Ok(Frame::data(encoder.flush()))));
+                }
+                if state.end == Some(End::Close) {
+                    this.finished = true;
+                    return Poll::Ready(Some(Ok(Frame::data(encoder.finish()))));
+                }
+            } else if let Some(bytes) = state.items.pop_front() {
                 drop(state);
-                self.heartbeat.reset();
+                this.heartbeat.reset();
                 return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
             match state.end {
@@ -69,7 +96,14 @@ impl http_body::Body for LiveBody {
             }
         }
         if self.heartbeat.poll_tick(cx).is_ready() {
-            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(HEARTBEAT)))));
+            let frame = match &mut self.encoder {
+                Some(encoder) => {
+                    encoder.write(HEARTBEAT);
+                    encoder.flush()
+                }
+                None => Bytes::from_static(HEARTBEAT),
+            };
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
         }
         Poll::Pending
     }
