@@ -78,6 +78,8 @@ fn marker(tab: &Tab) -> Value {
     tab.eval("return window.__marker ?? null")
 }
 
+// How long each browser test took, on the test's stderr, so a slow CI run shows where.
+#[allow(clippy::print_stderr)]
 fn log_timing(name: &str, started: Instant) {
     eprintln!("{name}: {:.1?}", started.elapsed());
 }

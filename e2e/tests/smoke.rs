@@ -21,6 +21,8 @@ async fn hit() -> Sse {
 }
 
 #[test]
+// Reports how long the browser took to start, on the test's stderr.
+#[allow(clippy::print_stderr)]
 fn click_posts_and_patches() {
     // What the handler sends must be exactly the event the brief describes.
     assert_eq!(
