@@ -304,12 +304,14 @@ impl<'a> Event<'a> {
 pub struct Message {
     topic: Option<Arc<str>>,
     payload: Arc<dyn Any + Send + Sync>,
+    sender: Option<u128>,
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Message")
             .field("topic", &self.topic)
+            .field("sender", &self.sender.map(|id| format!("{id:032x}")))
             .finish_non_exhaustive()
     }
 }
@@ -320,7 +322,20 @@ impl Message {
         Message {
             topic: None,
             payload: Arc::new(payload),
+            sender: None,
         }
+    }
+
+    /// Marks the message as sent by the live session `session`: PubSub does not deliver it
+    /// back to that session (see [`Ctx::publish_others`]).
+    pub fn sent_by(mut self, session: u128) -> Self {
+        self.sender = Some(session);
+        self
+    }
+
+    /// The live session that sent it, which PubSub skips, if it was marked so.
+    pub fn sender(&self) -> Option<u128> {
+        self.sender
     }
 
     pub(crate) fn on_topic(mut self, topic: Arc<str>) -> Self {
@@ -448,9 +463,22 @@ impl<'a> Ctx<'a> {
         self.app
     }
 
-    /// Publishes `payload` on a PubSub topic (every subscribed live session gets it in `info`).
+    /// Publishes `payload` on a PubSub topic: every subscribed live session gets it in `info`,
+    /// this one included.
     pub fn publish<T: Any + Send + Sync>(&self, topic: &str, payload: T) {
         self.app.pubsub().publish(topic, Message::new(payload));
+    }
+
+    /// Publishes `payload` to every subscribed live session except this one. For a handler
+    /// that has changed shared data and shown it on its own page already: its page re-renders
+    /// after the handler anyway, and receiving its own message would render it a second time.
+    /// On a stateless page, the same as [`publish`](Self::publish).
+    pub fn publish_others<T: Any + Send + Sync>(&self, topic: &str, payload: T) {
+        let mut message = Message::new(payload);
+        if let Some(session) = &self.session {
+            message = message.sent_by(session.id());
+        }
+        self.app.pubsub().publish(topic, message);
     }
 
     /// Sends events encoded once to every live session subscribed to `topic`, without their

@@ -23,7 +23,8 @@ pub trait PubSub: Send + Sync + 'static {
     /// Removes `session` (by id) from `topic`.
     fn unsubscribe(&self, topic: &str, session: u128);
 
-    /// Sends `message` to every session subscribed to `topic`. Returns how many got it.
+    /// Sends `message` to every session subscribed to `topic`, except its
+    /// [`sender`](Message::sender) when it has one. Returns how many got it.
     fn publish(&self, topic: &str, message: Message) -> usize;
 
     /// Sends events encoded once (`PatchElements::...to_bytes()`) to the stream of every
@@ -122,21 +123,30 @@ impl PubSub for LocalPubSub {
 
     fn publish(&self, topic: &str, message: Message) -> usize {
         let message = message.on_topic(Arc::from(topic));
-        let delivered = self.deliver(topic, |session| session.send_message(message.clone()));
+        let sender = message.sender();
+        let delivered = self.deliver(topic, sender, |session| {
+            session.send_message(message.clone())
+        });
         crate::metrics::published(false, delivered);
         delivered
     }
 
     fn broadcast(&self, topic: &str, events: Bytes) -> usize {
-        let delivered = self.deliver(topic, |session| session.send_events(events.clone()));
+        let delivered = self.deliver(topic, None, |session| session.send_events(events.clone()));
         crate::metrics::published(true, delivered);
         delivered
     }
 }
 
 impl LocalPubSub {
-    /// Hands something to every subscriber of `topic`; drops the subscribers that have ended.
-    fn deliver(&self, topic: &str, send: impl Fn(&SessionHandle) -> bool) -> usize {
+    /// Hands something to every subscriber of `topic` but `skip`; drops the subscribers that
+    /// have ended.
+    fn deliver(
+        &self,
+        topic: &str,
+        skip: Option<u128>,
+        send: impl Fn(&SessionHandle) -> bool,
+    ) -> usize {
         // Only the topic stays locked during the walk: other topics are free meanwhile.
         let Some(found) = read(&self.topics).get(topic).cloned() else {
             return 0;
@@ -144,6 +154,9 @@ impl LocalPubSub {
         let mut delivered = 0;
         let mut dead = false;
         for Subscriber(session) in read(&found.subscribers).iter() {
+            if skip == Some(session.id()) {
+                continue;
+            }
             if send(session) {
                 delivered += 1;
             } else {
@@ -212,6 +225,17 @@ mod tests {
         assert_eq!(pubsub.publish("room", Message::new(1u8)), 0);
         pubsub.subscribe("room", b);
         assert_eq!(pubsub.publish("room", Message::new(1u8)), 1);
+    }
+
+    #[test]
+    fn a_publisher_can_skip_itself() {
+        let pubsub = LocalPubSub::default();
+        let (me, other) = (session(1), session(2));
+        pubsub.subscribe("room", me.clone());
+        pubsub.subscribe("room", other.clone());
+        assert_eq!(pubsub.publish("room", Message::new(1u8).sent_by(1)), 1);
+        assert!(me.mailbox().close().is_empty(), "the sender got nothing");
+        assert_eq!(other.mailbox().close().len(), 1);
     }
 
     #[test]

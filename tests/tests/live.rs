@@ -22,7 +22,7 @@ struct Room {
 impl Page for Room {
     const ROUTE: Route = Route::new("Room", "/room", file!(), line!())
         .live()
-        .events(&["bump", "boom", "quiet"]);
+        .events(&["bump", "boom", "quiet", "share"]);
 
     async fn mount(mount: &mut Mount<'_>) -> dstar::Result<Self> {
         mount.subscribe("room");
@@ -51,6 +51,12 @@ impl Page for Room {
                 cx.patch_signals(&serde_json::json!({ "quiet": true }))
             }
             "boom" => panic!("a handler bug"),
+            "share" => {
+                // Shown here by the re-render after the handler; the others learn it by PubSub.
+                self.count += 10;
+                cx.publish_others("room", 10u64);
+                Ok(())
+            }
             _ => Err(event.unknown()),
         }
     }
@@ -368,6 +374,34 @@ async fn the_ring_is_bounded_by_bytes_too() {
     let event = stream.expect_event(WAIT).await;
     assert_eq!(root_html(&event), r#"<p id="n">5</p>"#);
     assert_eq!(event.id.as_deref(), Some("6"));
+}
+
+#[tokio::test]
+async fn a_publisher_that_skips_itself_renders_once() {
+    let app = app_with(SessionConfig::default());
+    let server = serve(&app).await;
+    let (me, other) = (
+        open_tab(&server, "/room").await,
+        open_tab(&server, "/room").await,
+    );
+    let mut mine = connect(&server, &me, None).await;
+    let mut theirs = connect(&server, &other, None).await;
+    assert_eq!(send(&server, &me, "share").await.status, 204);
+    let event = mine.expect_event(WAIT).await;
+    assert_eq!(
+        (event.id.as_deref(), root_html(&event).as_str()),
+        (Some("1"), r#"<p id="n">10</p>"#)
+    );
+    let event = theirs.expect_event(WAIT).await;
+    assert_eq!(root_html(&event), r#"<p id="n">10</p>"#);
+    // The next event on the publisher's stream is its next render, not a second one of its
+    // own message.
+    assert_eq!(send(&server, &me, "bump").await.status, 204);
+    let event = mine.expect_event(WAIT).await;
+    assert_eq!(
+        (event.id.as_deref(), root_html(&event).as_str()),
+        (Some("2"), r#"<p id="n">11</p>"#)
+    );
 }
 
 #[tokio::test]

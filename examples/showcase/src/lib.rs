@@ -195,7 +195,7 @@ impl Todos {
                 done: false,
             });
         });
-        cx.publish(TODOS, ());
+        cx.publish_others(TODOS, ());
         cx.patch_signals(&json!({ "title": "" }))
     }
 
@@ -211,14 +211,14 @@ impl Todos {
         if !found {
             return Err(Error::not_found(format!("no todo {}", todo.id)));
         }
-        cx.publish(TODOS, ());
+        cx.publish_others(TODOS, ());
         Ok(())
     }
 
     #[event]
     async fn delete(&mut self, cx: &mut Ctx<'_>, todo: TodoId) -> dstar::Result<()> {
         self.list.with(|_, todos| todos.retain(|t| t.id != todo.id));
-        cx.publish(TODOS, ());
+        cx.publish_others(TODOS, ());
         Ok(())
     }
 
