@@ -61,6 +61,79 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
     Ok(app.templates().render(layout, ctx)?)
 }
 
+/// The document title the layout gives a page whose own title is `title`, for soft navigation
+/// to show what a full load of the page would: the layout's `<title>` rendered with the same
+/// values as [`document`] (an empty body), its text taken out and unescaped. A layout with no
+/// `<title>` leaves the page's own title.
+pub(crate) fn layout_title(
+    app: &App,
+    route: &Route,
+    title: Option<&str>,
+    prefix: &str,
+) -> Result<String> {
+    let title = title.or(route.title).unwrap_or(route.name);
+    let layout = route.layout.unwrap_or(app.layout());
+    let ctx = minijinja::context! {
+        title => title,
+        head => minijinja::Value::from_safe_string(String::new()),
+        body => minijinja::Value::from_safe_string(String::new()),
+        nonce => "",
+        dstar => minijinja::context! { prefix => prefix },
+    };
+    let html = app.templates().render(layout, ctx)?;
+    Ok(title_text(&html).unwrap_or_else(|| title.to_owned()))
+}
+
+/// The text of the first `<title>` element of `html`, with character references undone.
+fn title_text(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    Some(unescape(html[start..end].trim()))
+}
+
+/// Undoes the character references minijinja's HTML escaping writes (and numeric ones).
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';').filter(|end| *end <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The answer carrying a page's HTML, with the app's security headers for `nonce`.
 pub(crate) fn html_response(app: &App, html: String, nonce: Nonce) -> Response {
     let mut response = axum::response::Html(html).into_response();
@@ -132,4 +205,22 @@ pub(crate) fn path_and_query(parts: &http::request::Parts) -> String {
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_title_text_is_taken_out_and_unescaped() {
+        assert_eq!(
+            title_text(
+                "<html><head><TITLE>Item &amp; co &#x27;3&#x27; &#x2f; &#47; · MyApp</TITLE>"
+            )
+            .as_deref(),
+            Some("Item & co '3' / / · MyApp")
+        );
+        assert_eq!(title_text("<p>no title</p>"), None);
+        assert_eq!(unescape("a &unknown; b & c"), "a &unknown; b & c");
+    }
 }

@@ -123,7 +123,11 @@ struct Tab {
 }
 
 async fn start() -> (App, TestServer, Tab) {
-    let app = App::builder().secret_key(SECRET).build().unwrap();
+    start_with(App::builder().secret_key(SECRET)).await
+}
+
+async fn start_with(builder: dstar::app::AppBuilder) -> (App, TestServer, Tab) {
+    let app = builder.build().unwrap();
     let router = dstar::router![Home, Private, Elsewhere, Plain].into_router(app.clone());
     let server = TestServer::start(router).await;
     let page = server.get("/", &[]).await;
@@ -184,6 +188,32 @@ fn script(event: &SseEvent) -> String {
         "{event:?}"
     );
     event.value("elements").unwrap()
+}
+
+#[tokio::test]
+async fn the_title_after_navigation_goes_through_the_layout() {
+    let layout = "<!doctype html><html><head><title>{{ title }} · My &amp; App</title>{{ head }}\
+                  </head><body>{{ body }}</body></html>";
+    let builder = App::builder()
+        .secret_key(SECRET)
+        .templates(dstar::Templates::new().with("layout.html", layout))
+        .layout("layout.html");
+    let (_app, server, mut tab) = start_with(builder).await;
+    let full = server.get("/items/7", &[("x-user", "ok")]).await;
+    assert!(
+        full.text().contains("<title>Item 7 · My &amp; App</title>"),
+        "{}",
+        full.text()
+    );
+    let reply = navigate(&server, &tab.nav, "/items/7", &[("x-user", "ok")]).await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    tab.stream.expect_event(WAIT).await;
+    tab.stream.expect_event(WAIT).await;
+    let after = script(&tab.stream.expect_event(WAIT).await);
+    assert!(
+        after.contains(r#"document.title = "Item 7 · My \u0026 App""#),
+        "the same title as a full load: {after}"
+    );
 }
 
 #[tokio::test]

@@ -546,11 +546,8 @@ impl Session {
         self.prefix_len = u16::try_from(nav.prefix_len).unwrap_or(0);
 
         let route = self.page.route();
-        let title = title
-            .as_deref()
-            .or(route.title)
-            .unwrap_or(route.name)
-            .to_owned();
+        // What a full load would show: the title through the layout ("Item · MyApp").
+        let title = crate::document::layout_title(&app, route, title.as_deref(), self.prefix())?;
         let mut out = Vec::new();
         let json = token_signals(&app, self.id);
         PatchSignals::raw(&json).write_to(&mut out);
