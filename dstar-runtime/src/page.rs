@@ -584,26 +584,46 @@ impl<'a> Ctx<'a> {
 
     /// Runs JavaScript in the browser.
     pub fn execute_script(&mut self, script: &str) {
+        self.execute(ExecuteScript::new(script));
+    }
+
+    /// Runs a script built with every option of the wire core: extra attributes
+    /// (`type="module"`, ...), keeping the element (`auto_remove(false)`), the SSE event's id
+    /// and retry. On a live page the page's script nonce is added, as for
+    /// [`execute_script`](Self::execute_script), and an `id` is ignored: the session numbers
+    /// every event on its stream itself, which `Last-Event-ID` replay relies on.
+    pub fn execute(&mut self, script: ExecuteScript<'_>) {
+        let script = if self.session.is_some() {
+            script.without_id()
+        } else {
+            script
+        };
         // A live session's page nonce is derived when a script needs it, not on every event;
         // a stateless answer's scripts have none to carry (see `security`).
         let nonce = self
             .session
             .as_ref()
-            .map(|session| Nonce::for_session(self.app.keys(), session.id()));
-        match nonce {
-            Some(nonce) => {
-                let nonce = nonce.to_string();
-                ExecuteScript::new(script)
-                    .attributes(&[("nonce", &nonce)])
-                    .write_to(&mut self.out);
-            }
-            None => ExecuteScript::new(script).write_to(&mut self.out),
-        }
+            .map(|session| Nonce::for_session(self.app.keys(), session.id()).to_string());
+        script.write_with(nonce.as_deref(), &mut self.out);
     }
 
     /// Logs `message` to the browser console.
     pub fn console_log(&mut self, message: &str) {
         self.execute_script(&crate::sse::console_script(ConsoleLevel::Log, message));
+    }
+
+    /// Logs `value` (any `Serialize` value, shown as the object it serialises to) to the
+    /// browser console at `level`: `cx.console(ConsoleLevel::Warn, &json!({"left": 3}))`.
+    /// Fails when `value` cannot be JSON.
+    pub fn console<T: serde::Serialize + ?Sized>(
+        &mut self,
+        level: ConsoleLevel,
+        value: &T,
+    ) -> Result<()> {
+        let script = crate::sse::console_value_script(level, value)
+            .map_err(|err| Error::internal(format!("`console` value is not JSON: {err}")))?;
+        self.execute_script(&script);
+        Ok(())
     }
 
     /// Sends the browser to `url`, which must be a same-origin path (`/login`). Absolute,

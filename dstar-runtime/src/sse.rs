@@ -399,6 +399,12 @@ impl<'a> ExecuteScript<'a> {
         self
     }
 
+    /// Drops the SSE event id: a live session numbers its events itself, for replay.
+    pub(crate) fn without_id(mut self) -> Self {
+        self.header.id = None;
+        self
+    }
+
     /// Sets the SSE retry duration the client uses after this event.
     pub fn retry(mut self, retry: Duration) -> Self {
         self.header.retry = Some(retry);
@@ -407,9 +413,16 @@ impl<'a> ExecuteScript<'a> {
 
     /// Appends the encoded event to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.write_with(None, out);
+    }
+
+    /// Appends the encoded event to `out`, with a `nonce` attribute besides its own (a page's
+    /// script nonce, which its Content-Security-Policy allows).
+    pub(crate) fn write_with(&self, nonce: Option<&str>, out: &mut Vec<u8>) {
         let mut element = String::with_capacity(self.script.len() + 64);
         element.push_str("<script");
-        for (name, value) in self.attributes {
+        let nonce = nonce.map(|nonce| ("nonce", nonce));
+        for (name, value) in self.attributes.iter().chain(nonce.as_ref()) {
             if !is_attribute_name(name) {
                 continue;
             }
@@ -454,6 +467,16 @@ pub fn console_script(level: ConsoleLevel, message: &str) -> String {
     format!("console.{}({message})", level.as_str())
 }
 
+/// The script that logs `value`, as JSON (an object shows as one the console can unfold), to
+/// the browser console. Fails when `value` cannot be JSON (a map with non-string keys).
+pub fn console_value_script<T: serde::Serialize + ?Sized>(
+    level: ConsoleLevel,
+    value: &T,
+) -> Result<String, serde_json::Error> {
+    let json = serde_json::to_string(value)?;
+    Ok(format!("console.{}({json})", level.as_str()))
+}
+
 /// Which `console` method a console script calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConsoleLevel {
@@ -466,6 +489,8 @@ pub enum ConsoleLevel {
     Warn,
     /// `console.error`
     Error,
+    /// `console.debug`
+    Debug,
 }
 
 impl ConsoleLevel {
@@ -475,6 +500,7 @@ impl ConsoleLevel {
             ConsoleLevel::Info => "info",
             ConsoleLevel::Warn => "warn",
             ConsoleLevel::Error => "error",
+            ConsoleLevel::Debug => "debug",
         }
     }
 }

@@ -18,7 +18,7 @@ struct Live;
 impl Page for Live {
     const ROUTE: Route = Route::new("Live", "/live", file!(), line!())
         .live()
-        .events(&["script"]);
+        .events(&["script", "options"]);
 
     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
         Ok(Live)
@@ -28,8 +28,21 @@ impl Page for Live {
         Ok(Html::from("<p>live</p>"))
     }
 
-    async fn event(&mut self, cx: &mut Ctx<'_>, _event: Event<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         cx.skip_render();
+        if event.name() == "options" {
+            // Every option of the wire core, and a console value at a level.
+            cx.execute(
+                dstar::sse::ExecuteScript::new("window.kept = 1")
+                    .auto_remove(false)
+                    .attributes(&[("type", "module")])
+                    .id("custom-7"),
+            );
+            return cx.console(
+                dstar::sse::ConsoleLevel::Warn,
+                &serde_json::json!({ "left": 3, "tag": "</script>" }),
+            );
+        }
         cx.execute_script("console.log('hi')");
         Ok(())
     }
@@ -229,6 +242,43 @@ async fn a_live_session_puts_its_page_nonce_on_the_scripts_it_sends() {
     let elements = script.data_text();
     assert!(elements.contains("console.log"), "{elements}");
     assert_eq!(script_nonces(&elements), [nonce]);
+}
+
+#[tokio::test]
+async fn scripts_with_options_and_console_values_carry_the_page_nonce() {
+    let server = serve(Some(strict())).await;
+    let page = server.get("/live", &[]).await;
+    let nonce = policy_nonce(&page);
+    let html = page.text();
+    let mut stream = open_stream(&server, html).await;
+    let event = server
+        .post(
+            "/__dstar/event",
+            &[
+                ("x-dstar-token", &token_after(html, "_dstarToken")),
+                ("x-dstar-event", "options"),
+            ],
+            b"{}",
+        )
+        .await;
+    assert_eq!(event.status, 204, "{}", event.text());
+    let kept = stream.expect_event(WAIT).await;
+    // The session numbers its events for replay: the script's own id is not used.
+    assert_eq!(kept.id.as_deref(), Some("1"));
+    let elements = kept.data_text();
+    assert!(elements.contains(r#"type="module""#), "{elements}");
+    assert!(!elements.contains("el.remove()"), "kept: {elements}");
+    assert_eq!(script_nonces(&elements), [nonce.clone()]);
+    let console = stream.expect_event(WAIT).await.data_text();
+    assert!(
+        console.contains(r#"console.warn({"left":3,"tag":""#),
+        "{console}"
+    );
+    assert!(
+        !console.contains("</script>\""),
+        "no early end of the script: {console}"
+    );
+    assert_eq!(script_nonces(&console), [nonce]);
 }
 
 #[tokio::test]
