@@ -166,19 +166,16 @@ fn report(counts: &[usize], rounds: usize, figures: &[Vec<Vec<Memory>>]) {
     println!("| ---: | --- | ---: | ---: | ---: |");
     let mut series: Vec<(String, Vec<(f64, f64)>)> = KINDS
         .iter()
-        .map(|kind| (format!("{kind}: RSS per connection"), Vec::new()))
+        .map(|kind| (server_name(kind).replace('`', ""), Vec::new()))
         .collect();
     for (c, n) in counts.iter().enumerate() {
         for (k, kind) in KINDS.iter().enumerate() {
             let of = |f: fn(&Memory) -> f64| figures[c][k].iter().map(f).collect::<Vec<f64>>();
             let (rss, anon, heap) = (of(|m| m.rss), of(|m| m.anon), of(|m| m.heap));
             series[k].1.push((*n as f64, spread(&rss).0 / 1024.0));
-            let name = match *kind {
-                "axum" => "minimal `axum::serve` SSE",
-                _ => "dstar `App::serve`, Idle live session",
-            };
             println!(
-                "| {n} | {name} | {} | {} | {} |",
+                "| {n} | {} | {} | {} | {} |",
+                server_name(kind),
                 cell(spread(&rss)),
                 cell(spread(&anon)),
                 cell(spread(&heap))
@@ -205,6 +202,14 @@ fn report(counts: &[usize], rounds: usize, figures: &[Vec<Vec<Memory>>]) {
         &series,
     );
     println!("Chart: {}\n", path.display());
+}
+
+/// How the tables and the chart name each server.
+fn server_name(kind: &str) -> &'static str {
+    match kind {
+        "axum" => "minimal `axum::serve` SSE server",
+        _ => "dstar `App::serve`, `Idle` live session",
+    }
 }
 
 /// The server process: serves `kind`, says `listening ADDR`, then answers `measure` with
