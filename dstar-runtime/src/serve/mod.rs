@@ -48,9 +48,9 @@
 //! | hyper's write buffer | 8,192 | allocated with the connection; only the pages written are resident |
 //! | hyper's read buffer | 8,192 | one reserve at the first read; the request head is a few hundred bytes of it |
 //! | the connection's task | ~1,400 | the hyper connection inline (the TLS branch is boxed, see below) |
-//! | hyper's dispatcher, tokio's I/O registration, the deadline state | ~700 | |
+//! | hyper's dispatcher, tokio's I/O registration, the deadline state | ~800 | |
 //! | the route table | 0 | shared: each connection clones an `Arc` |
-//! | the live session and its stream | ~2,500 | the session task, its stream queue and heartbeat timer, the stream response |
+//! | the rest: the live session and its stream | ~2,600 | the session task, its stream queue and heartbeat timer, the stream response |
 //!
 //! The task is the one figure here that dstar decides: a task is allocated at its future's
 //! size, and an `async fn` is as large as its largest state, so the TLS connection (rustls's
