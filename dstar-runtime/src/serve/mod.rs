@@ -85,11 +85,13 @@
 //!   `router.with_state(())` once and pass `router.into_make_service()`, so a connection
 //!   costs a reference count.
 //! - memory per connection generally. Measured with 1,000 to 18,000 open streams, a minimal
-//!   one-route `axum::serve` SSE server holds about 22.9 KB of RSS (31.8 KB of heap) per
-//!   stream, where `App::serve` holds 13.6 KB for a whole live session (21.2 KB of heap; see
-//!   BENCHMARKS.md). Besides the route table, `axum::serve` reads each connection's first
-//!   bytes to tell HTTP/1.1 from HTTP/2 and hands them back to hyper, and hyper's read
-//!   buffer then ends up 16 KiB instead of 8 KiB; `axum::serve` has no setting for either.
+//!   one-route `axum::serve` SSE server holds 22.9–23.2 KB of RSS (31.8 KB of heap) per
+//!   stream, where `App::serve` holds 13.6–14.1 KB for a whole live session (21.2–21.4 KB of
+//!   heap; see BENCHMARKS.md). Besides the route table, `axum::serve` reads each
+//!   connection's first bytes to tell HTTP/1.1 from HTTP/2 and hands them back to hyper, and
+//!   hyper's read buffer then ends up 16 KiB instead of 8 KiB. `axum::serve` has no setting
+//!   for that; an accept loop of your own over `hyper::server::conn::http1::Builder`, as
+//!   `App::serve` has, avoids it.
 
 use std::fmt;
 use std::future::Future;
