@@ -5,8 +5,11 @@
 //!     (stream not connected). Then each session's stream request is driven the same way and
 //!     its response body held (as hyper would hold it), which adds the session side of a
 //!     connected stream; a bare `Sse::stream` over an `mpsc` channel is measured the same way.
-//! (b) Real loopback connections: a client process opens N bare SSE streams, then N dstar
-//!     live sessions with their streams; the server process counts its live bytes.
+//! (b) Real loopback connections: a client process opens N streams of an SSE endpoint in the
+//!     same router and process (dstar's `Sse::stream` over an `mpsc` channel, served by
+//!     `axum::serve`), then N dstar live sessions with their streams; the server process
+//!     counts its live bytes. This is not a bare axum server: the `connections` bench
+//!     compares `App::serve` with a minimal `axum::serve` SSE server in its own process.
 //! (c) Busy sessions: sessions of a page that renders ~1 KB receive 64, 200 and 1,000 events,
 //!     and the heap and RSS per session are read after each step (`BUSY_SESSIONS`, `ROUNDS`),
 //!     with the default replay ring and with a ring bounded by count alone. Draws
@@ -240,7 +243,7 @@ async fn with_connections(n: usize) {
     println!();
     print_rows(&[
         Row {
-            what: "bare axum SSE endpoint (mpsc + `Sse::stream`), connected".into(),
+            what: "in-router SSE endpoint (mpsc + dstar's `Sse::stream`), connected".into(),
             n,
             bytes: bare,
             note: "median of 2 rounds".into(),

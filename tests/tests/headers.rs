@@ -268,7 +268,7 @@ async fn scripts_with_options_and_console_values_carry_the_page_nonce() {
     let elements = kept.data_text();
     assert!(elements.contains(r#"type="module""#), "{elements}");
     assert!(!elements.contains("el.remove()"), "kept: {elements}");
-    assert_eq!(script_nonces(&elements), [nonce.clone()]);
+    assert_eq!(script_nonces(&elements), std::slice::from_ref(&nonce));
     let console = stream.expect_event(WAIT).await.data_text();
     assert!(
         console.contains(r#"console.warn({"left":3,"tag":""#),

@@ -37,6 +37,28 @@
 //! connection is serving while any of its streams is open, so a tab's live stream keeps it,
 //! and its events and navigations are streams of the same connection. See `Tls`.
 //!
+//! # Memory per connection
+//!
+//! What a plain HTTP/1.1 connection holding a live page's stream costs, from a heap profile
+//! (heaptrack) of the `connections` bench with 2,000 streams; BENCHMARKS.md has the totals
+//! against a minimal `axum::serve` server:
+//!
+//! | what | bytes | |
+//! | --- | ---: | --- |
+//! | hyper's write buffer | 8,192 | allocated with the connection; only the pages written are resident |
+//! | hyper's read buffer | 8,192 | one reserve at the first read; the request head is a few hundred bytes of it |
+//! | the connection's task | ~1,400 | the hyper connection inline (the TLS branch is boxed, see below) |
+//! | hyper's dispatcher, tokio's I/O registration, the deadline state | ~800 | |
+//! | the route table | 0 | shared: each connection clones an `Arc` |
+//! | the rest: the live session and its stream | ~2,600 | the session task, its stream queue and heartbeat timer, the stream response |
+//!
+//! The task is the one figure here that dstar decides: a task is allocated at its future's
+//! size, and an `async fn` is as large as its largest state, so the TLS connection (rustls's
+//! session, HTTP/2's state; 7.8 KB) is boxed and plain connections do not carry it. hyper's
+//! buffers are fixed by hyper: its builder can raise the read buffer's limit
+//! (`max_buf_size`, at least 8 KiB) but not start it smaller, nor give either buffer back
+//! while a response streams.
+//!
 //! # Using `axum::serve` instead
 //!
 //! `axum::serve(listener, router)` serves the same router, and loses:
@@ -59,8 +81,17 @@
 //!   terminate TLS in a proxy in front.
 //! - the route table shared between connections: `axum::serve` calls the router's
 //!   make-service once per connection, and that clones the whole route table (axum issue
-//!   #1827). Call `router.with_state(())` once and pass `router.into_make_service()`, so a
-//!   connection costs a reference count.
+//!   #1827; about 2.5 KB per connection for a one-route router, more with every route). Call
+//!   `router.with_state(())` once and pass `router.into_make_service()`, so a connection
+//!   costs a reference count.
+//! - memory per connection generally. Measured with 1,000 to 18,000 open streams, a minimal
+//!   one-route `axum::serve` SSE server holds 22.9–23.2 KB of RSS (31.8 KB of heap) per
+//!   stream, where `App::serve` holds 13.6–14.1 KB for a whole live session (21.2–21.4 KB of
+//!   heap; see BENCHMARKS.md). Besides the route table, `axum::serve` reads each
+//!   connection's first bytes to tell HTTP/1.1 from HTTP/2 and hands them back to hyper, and
+//!   hyper's read buffer then ends up 16 KiB instead of 8 KiB. `axum::serve` has no setting
+//!   for that; an accept loop of your own over `hyper::server::conn::http1::Builder`, as
+//!   `App::serve` has, avoids it.
 
 use std::fmt;
 use std::future::Future;
@@ -290,8 +321,12 @@ async fn connection(
     let io = DeadlineIo::new(stream, phase);
     match security {
         Security::Plain => http1(TokioIo::new(io), service, stopped).await,
+        // Boxed: an `async fn` is as large as its largest state, and a TLS connection (rustls's
+        // session, HTTP/2's) is several kilobytes larger than a plain one. Unboxed, every
+        // plain connection's task would be allocated, and copied in whole, at the TLS size
+        // (7.8 KB instead of about 1 KB).
         #[cfg(feature = "tls")]
-        Security::Tls(tls) => tls::connection(io, tls, service, stopped).await,
+        Security::Tls(tls) => Box::pin(tls::connection(io, tls, service, stopped)).await,
     }
 }
 
@@ -411,5 +446,29 @@ mod tests {
         errors.accepted();
         assert_eq!(errors.failed(start + ms(1200)), (None, ms(10)));
         assert_eq!(errors.failed(start + ms(2000)), (Some(2), ms(20)));
+    }
+
+    /// Every connection's task is allocated (and its future copied in) at the size of
+    /// `connection`'s future, so that size is memory per connection. With the `tls` feature
+    /// the TLS state must stay out of it (boxed), or plain connections pay 7.8 KB each.
+    #[tokio::test]
+    async fn a_plain_connection_task_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let (stream, _) = listener.accept().await.expect("accept");
+        let (_stop, stopped) = watch::channel(());
+        let future = connection(
+            stream,
+            axum::Router::new(),
+            ServeConfig::default(),
+            Security::Plain,
+            stopped,
+        );
+        let size = std::mem::size_of_val(&future);
+        assert!(
+            size <= 2048,
+            "a connection's future is {size} bytes; the plain HTTP/1.1 path needs about 1.2 KB"
+        );
     }
 }
