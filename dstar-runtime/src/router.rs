@@ -120,7 +120,7 @@ impl Pages {
     }
 
     /// Checks the table and builds the router, or says what is wrong (see
-    /// [`into_router`](Self::into_router#start-up-checks)), for an app that reports start-up
+    /// "Start-up checks" in [`into_router`](Self::into_router)), for an app that reports start-up
     /// errors its own way.
     pub fn try_into_router<S: Clone + Send + Sync + 'static>(
         self,
