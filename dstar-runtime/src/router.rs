@@ -11,7 +11,9 @@
 //! stream, event and navigation endpoints. The same table is what soft navigation matches
 //! target URLs against.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use axum::Router;
 
@@ -58,22 +60,38 @@ impl Entry {
     }
 }
 
-/// The pages an app serves: a table made at compile time by `dstar::router![...]`.
-#[derive(Debug, Clone, Copy)]
+/// The pages an app serves: a table made at compile time by `dstar::router![...]`, or several
+/// joined with [`and`](Self::and).
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct Pages {
-    table: &'static [Entry],
+    /// Borrowed from the `static` a `router!` wrote; owned once tables are joined.
+    table: Cow<'static, [Entry]>,
 }
 
 impl Pages {
     /// The pages of `table`.
     pub const fn new(table: &'static [Entry]) -> Self {
-        Pages { table }
+        Pages {
+            table: Cow::Borrowed(table),
+        }
     }
 
     /// The registered pages.
-    pub fn entries(&self) -> &'static [Entry] {
-        self.table
+    pub fn entries(&self) -> &[Entry] {
+        &self.table
+    }
+
+    /// These pages and `other`'s, in one table: for an app whose pages are listed in several
+    /// places (`admin::pages().and(shop::pages())`). `dstar::router!` compares the paths of
+    /// its own pages at compile time; pages of different tables are compared at start-up, by
+    /// [`into_router`](Self::into_router), which names both when they clash.
+    pub fn and(self, other: Pages) -> Pages {
+        let mut table = self.table.into_owned();
+        table.extend_from_slice(&other.table);
+        Pages {
+            table: Cow::Owned(table),
+        }
     }
 
     /// Checks the table and builds the router.
@@ -102,7 +120,8 @@ impl Pages {
     /// naming the page and the `file:line` it was declared at:
     ///
     /// - two pages claim the same or overlapping paths (within one `dstar::router!` this is
-    ///   already a compile error; a table put together by hand is checked here);
+    ///   already a compile error; tables joined with [`and`](Self::and) or put together by
+    ///   hand are checked here);
     /// - a page's `template` or `layout` is not among the app's templates;
     /// - a page's template calls `event('name')` for an event the page does not handle. Only
     ///   calls with a literal name in the page's own template are checked (not included or
@@ -126,24 +145,25 @@ impl Pages {
         self,
         app: App,
     ) -> Result<Router<S>, RouteError> {
-        check(self.table, &app)?;
+        check(&self.table, &app)?;
         let mut router = Router::new();
-        for entry in self.table {
+        for entry in self.table.iter() {
             router = (entry.register)(router, &app);
         }
         if self.table.iter().any(|entry| entry.live.is_some()) {
-            let table = self.table;
+            let table: Arc<[Entry]> = self.table.into();
+            let remount = Arc::clone(&table);
             router = crate::session::endpoints::register_endpoints(router, &app, move |path| {
-                live_target(table, path)
+                live_target(&remount, path)
             });
-            router = crate::nav::register(router, &app, move |path| live_target(table, path));
+            router = crate::nav::register(router, &app, move |path| live_target(&table, path));
         }
         Ok(Router::new().merge(router).with_state(()))
     }
 }
 
 /// The live page serving `path`, for soft navigation.
-fn live_target(table: &'static [Entry], path: &str) -> Option<LiveTarget> {
+fn live_target(table: &[Entry], path: &str) -> Option<LiveTarget> {
     let (entry, params) = crate::route::lookup(table, |entry| entry.route, path)?;
     Some(LiveTarget {
         route: entry.route,

@@ -161,8 +161,9 @@ pub use dstar_runtime::testing as test;
 /// patterns some URL matches without either being the more specific. Static segments win,
 /// as in axum's router: segment by segment a literal beats a `{param}`, which beats a
 /// `{*rest}`, so `/items/new` and `/items/{id}` are fine together (`/items/new` serves that one
-/// path), while `/a/{x}` and `/{y}/b` both match `/a/b` and are refused. A table put together
-/// by hand (below) gets the same check at start-up, in [`Pages::into_router`].
+/// path), while `/a/{x}` and `/{y}/b` both match `/a/b` and are refused. Tables joined with
+/// [`Pages::and`], or put together by hand (below), get the same check at start-up, in
+/// [`Pages::into_router`].
 ///
 /// `dstar::router![Home, Counter]` is this, written by hand:
 ///

@@ -1,6 +1,6 @@
 //! The route table is checked at start-up: clashing pages are reported with both locations.
-//! (Within one `dstar::router!` a clash is a compile error, see `ui/router/fail`; the tables
-//! here are put together by hand, as an app merging pages from several places would.)
+//! (Within one `dstar::router!` a clash is a compile error, see `ui/router/fail`; the clashing
+//! tables here are put together by hand, or joined with `Pages::and`.)
 //! A page claims only the methods it answers, so an app's own routes fit beside it.
 
 use axum::Router;
@@ -206,6 +206,44 @@ fn ambiguous_overlaps_are_refused_but_a_more_specific_literal_is_fine() {
             .try_into_router::<()>(app())
             .is_ok()
     );
+}
+
+#[test]
+fn tables_joined_with_and_are_checked_at_start_up() {
+    // Each `router!` is fine on its own; together they serve `/users/{id}` twice.
+    let err = dstar::router![UserById, NewUser]
+        .and(dstar::router![Login, UserByName])
+        .try_into_router::<()>(app())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("dstar: routes both serve `/users/{id}` and `/users/{name}`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(`UserById`)") && err.contains("(`UserByName`)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tables_joined_with_and_serve_every_page() {
+    let pages = dstar::router![UserById].and(dstar::router![NewUser, Login]);
+    assert_eq!(pages.entries().len(), 3);
+    let server = TestServer::start(pages.into_router(app())).await;
+    for (path, page) in [
+        ("/users/7", "UserById"),
+        ("/users/new", "NewUser"),
+        ("/login", "Login"),
+    ] {
+        let response = server.get(path, &[]).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert!(
+            response.text().contains(page),
+            "{path}: {}",
+            response.text()
+        );
+    }
 }
 
 #[test]
