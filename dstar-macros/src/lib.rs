@@ -169,8 +169,9 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// `info` and `terminate` are forwarded the same way when the page has them. The route entry is
-/// data the runtime reads: `dstar::router!` lists pages by type and checks their paths against
-/// each other at start-up, naming the `file` and `line` of both pages when two clash.
+/// data the runtime reads: `dstar::router!` lists pages by type and compares their paths at
+/// compile time, naming the `file` and `line` of both pages when two clash; at start-up,
+/// `into_router` checks that the template exists and sends only the page's events.
 ///
 /// [`Page`]: https://docs.rs/dstar/latest/dstar/trait.Page.html
 /// [`Mount::param`]: https://docs.rs/dstar/latest/dstar/struct.Mount.html#method.param

@@ -135,7 +135,15 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
 
 /// Why two path patterns cannot both be served, if they cannot: the same shape, or an overlap
 /// where neither pattern is the more specific.
-pub(crate) fn clash(a: &str, b: &str) -> Option<&'static str> {
+///
+/// The rule is matchit's (axum's router): segment by segment a literal beats a `{param}`, which
+/// beats a `{*catch_all}`, so `/items/new` and `/items/{id}` live side by side (`/items/new`
+/// serves that one path) while `/a/{x}` and `/{y}/b` are refused: `/a/b` matches both and
+/// neither wins everywhere.
+///
+/// `const`, so that `dstar::router!` compares the pages of one table at compile time with the
+/// same rule the start-up check uses.
+pub const fn clash(a: &str, b: &str) -> Option<&'static str> {
     if same_shape(a, b) {
         Some("both serve")
     } else if ambiguous(a, b) {
@@ -145,55 +153,111 @@ pub(crate) fn clash(a: &str, b: &str) -> Option<&'static str> {
     }
 }
 
-fn same_shape(a: &str, b: &str) -> bool {
-    let (a, b) = (segments(a), segments(b));
-    a.len() == b.len()
-        && a.iter().zip(&b).all(|pair| match pair {
-            (Segment::Literal(x), Segment::Literal(y)) => x == y,
-            (Segment::Param(_), Segment::Param(_)) | (Segment::Rest(_), Segment::Rest(_)) => true,
-            _ => false,
-        })
+/// What a segment is, for comparing patterns: a literal (2) beats a parameter (1), which beats
+/// a catch-all (0).
+#[derive(Clone, Copy)]
+struct Piece {
+    start: usize,
+    end: usize,
+    rank: u8,
+}
+
+const LITERAL: u8 = 2;
+const PARAM: u8 = 1;
+const REST: u8 = 0;
+
+/// The first non-empty segment of `path` at or after byte `from` (what [`segments`] yields,
+/// without allocating, so it can run in `const`).
+const fn next_segment(path: &[u8], mut from: usize) -> Option<Piece> {
+    while from < path.len() && path[from] == b'/' {
+        from += 1;
+    }
+    if from == path.len() {
+        return None;
+    }
+    let start = from;
+    while from < path.len() && path[from] != b'/' {
+        from += 1;
+    }
+    let rank = if from - start >= 2 && path[start] == b'{' && path[from - 1] == b'}' {
+        if path[start + 1] == b'*' { REST } else { PARAM }
+    } else {
+        LITERAL
+    };
+    Some(Piece {
+        start,
+        end: from,
+        rank,
+    })
+}
+
+const fn same_literal(a: &[u8], x: Piece, b: &[u8], y: Piece) -> bool {
+    if x.end - x.start != y.end - y.start {
+        return false;
+    }
+    let mut i = 0;
+    while i < x.end - x.start {
+        if a[x.start + i] != b[y.start + i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn same_shape(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut from_a, mut from_b) = (0, 0);
+    loop {
+        match (next_segment(a, from_a), next_segment(b, from_b)) {
+            (None, None) => return true,
+            (Some(x), Some(y)) => {
+                if x.rank != y.rank || (x.rank == LITERAL && !same_literal(a, x, b, y)) {
+                    return false;
+                }
+                from_a = x.end;
+                from_b = y.end;
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Two patterns are ambiguous when a path matches both and neither is at least as specific as
-/// the other at every segment (a literal beats a parameter, which beats a catch-all).
-fn ambiguous(a: &str, b: &str) -> bool {
-    let (a, b) = (segments(a), segments(b));
-    let rank = |s: &Segment<'_>| match s {
-        Segment::Literal(_) => 2,
-        Segment::Param(_) => 1,
-        Segment::Rest(_) => 0,
-    };
-    let mut a_wins = false;
-    let mut b_wins = false;
-    let mut i = 0;
+/// the other at every segment.
+const fn ambiguous(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut from_a, mut from_b) = (0, 0);
+    let (mut a_wins, mut b_wins) = (false, false);
     loop {
-        match (a.get(i), b.get(i)) {
-            (None, None) => break,
-            (Some(Segment::Rest(_)), _) | (_, Some(Segment::Rest(_))) => {
-                let (x, y) = (a.get(i), b.get(i));
-                match (x, y) {
-                    (Some(Segment::Rest(_)), Some(Segment::Rest(_))) => {}
-                    (Some(Segment::Rest(_)), _) => b_wins = true,
-                    _ => a_wins = true,
-                }
-                break;
+        let (x, y) = (next_segment(a, from_a), next_segment(b, from_b));
+        let x_rest = matches!(x, Some(Piece { rank: REST, .. }));
+        let y_rest = matches!(y, Some(Piece { rank: REST, .. }));
+        if x_rest || y_rest {
+            // A catch-all matches whatever is left, so the comparison ends here.
+            if x_rest && !y_rest {
+                b_wins = true;
+            } else if y_rest && !x_rest {
+                a_wins = true;
             }
-            (Some(_), None) | (None, Some(_)) => return false,
+            break;
+        }
+        match (x, y) {
+            (None, None) => break,
             (Some(x), Some(y)) => {
-                if let (Segment::Literal(p), Segment::Literal(q)) = (x, y)
-                    && p != q
-                {
+                if x.rank == LITERAL && y.rank == LITERAL && !same_literal(a, x, b, y) {
                     return false;
                 }
-                match rank(x).cmp(&rank(y)) {
-                    std::cmp::Ordering::Greater => a_wins = true,
-                    std::cmp::Ordering::Less => b_wins = true,
-                    std::cmp::Ordering::Equal => {}
+                if x.rank > y.rank {
+                    a_wins = true;
+                } else if x.rank < y.rank {
+                    b_wins = true;
                 }
+                from_a = x.end;
+                from_b = y.end;
             }
+            _ => return false,
         }
-        i += 1;
     }
     a_wins && b_wins
 }
@@ -308,4 +372,23 @@ mod tests {
         assert!(!ambiguous("/a/{x}", "/b/{y}"));
         assert!(!ambiguous("/files/{*p}", "/files/{id}"));
     }
+
+    #[test]
+    fn static_segments_win() {
+        assert_eq!(clash("/items/{id}", "/items/new"), None);
+        assert_eq!(clash("/items/new", "/items/{id}"), None);
+        assert_eq!(clash("/items/{id}", "/items//{n}/"), Some("both serve"));
+        assert_eq!(clash("/items", "/items/{*rest}"), None);
+        assert_eq!(clash("/{*a}", "/{*b}"), Some("both serve"));
+        assert_eq!(
+            clash("/repos/{owner}/settings", "/repos/acme/{repo}"),
+            Some("overlap: some paths match both")
+        );
+        assert_eq!(clash("/a/b", "/a/c"), None);
+        assert_eq!(clash("/a/{x}", "/a/{x}/b"), None);
+    }
+
+    // The rule runs in `const`, where `dstar::router!` uses it.
+    const _: () = assert!(clash("/users/{id}", "/users/{name}").is_some());
+    const _: () = assert!(clash("/users/{id}", "/users/new").is_none());
 }

@@ -409,6 +409,141 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
     ))
 }
 
+/// The events a template sends by a literal name, `event('name')` or `event("name", {...})`,
+/// each with the line it is on, in source order: what the start-up check compares with the
+/// page's handlers.
+///
+/// The scan reads the source rather than minijinja's syntax tree (which it does not expose
+/// outside its unstable API), and is conservative: only calls inside `{{ }}` and `{% %}` count,
+/// comments, `{% raw %}` blocks and string literals are skipped, and a call whose name is not a
+/// string literal (`event(name)`, in a macro) is not listed, so it never reports a call that
+/// could be right. Included and extended templates are not followed: they may serve several
+/// pages.
+pub(crate) fn event_calls(source: &str) -> Vec<(&str, usize)> {
+    let bytes = source.as_bytes();
+    let mut calls = Vec::new();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        let close: &[u8] = match &bytes[i..i + 2] {
+            b"{#" => {
+                i = find(bytes, i + 2, b"#}").map_or(bytes.len(), |end| end + 2);
+                continue;
+            }
+            b"{{" => b"}}",
+            b"{%" => b"%}",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let end = expression(source, i + 2, close, &mut calls);
+        if close == b"%}" && is_raw_tag(&source[i + 2..end]) {
+            i = raw_end(bytes, end);
+        } else {
+            i = end + 2;
+        }
+    }
+    calls
+}
+
+fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|at| from + at)
+}
+
+fn is_raw_tag(tag: &str) -> bool {
+    tag.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()) == "raw"
+}
+
+/// Where the `{% endraw %}` closing a raw block ends.
+fn raw_end(bytes: &[u8], mut from: usize) -> usize {
+    while let Some(open) = find(bytes, from, b"{%") {
+        let Some(close) = find(bytes, open + 2, b"%}") else {
+            break;
+        };
+        let tag = std::str::from_utf8(&bytes[open + 2..close]).unwrap_or_default();
+        if tag.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()) == "endraw" {
+            return close + 2;
+        }
+        from = close + 2;
+    }
+    bytes.len()
+}
+
+/// Scans one `{{ }}` or `{% %}` from `start`, recording its `event('literal')` calls; returns
+/// where its closing delimiter starts (or the end of the source).
+fn expression<'s>(
+    source: &'s str,
+    start: usize,
+    close: &[u8],
+    calls: &mut Vec<(&'s str, usize)>,
+) -> usize {
+    let bytes = source.as_bytes();
+    let mut i = start;
+    let mut after_dot = false;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(close) {
+            return i;
+        }
+        let c = bytes[i];
+        if c == b'\'' || c == b'"' {
+            i = string_end(bytes, i).unwrap_or(bytes.len());
+            after_dot = false;
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let word_start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            if &bytes[word_start..i] == b"event"
+                && !after_dot
+                && let Some(name) = literal_argument(source, i)
+            {
+                let line = 1 + bytes[..word_start].iter().filter(|&&b| b == b'\n').count();
+                calls.push((name, line));
+            }
+            after_dot = false;
+        } else {
+            if !c.is_ascii_whitespace() {
+                after_dot = c == b'.';
+            }
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// Past the string literal opening at `start`, honouring backslash escapes.
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            c if c == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The name in `('name'` or `("name",` right after `event` at `from`, when it is a plain string
+/// literal followed by `)` or `,`.
+fn literal_argument(source: &str, from: usize) -> Option<&str> {
+    let rest = source[from..].trim_start().strip_prefix('(')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let body = &rest[1..];
+    let end = body.find(quote)?;
+    let name = &body[..end];
+    if name.contains('\\') {
+        return None;
+    }
+    let after = body[end + 1..].trim_start();
+    (after.starts_with(')') || after.starts_with(',')).then_some(name)
+}
+
 /// Header values must be ASCII: non-ASCII characters of the JSON become `\u` escapes.
 fn ascii_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
@@ -482,6 +617,30 @@ pub fn describe(err: &TemplateError) -> String {
 mod tests {
     use super::*;
     use minijinja::context;
+
+    #[test]
+    fn event_calls_lists_literal_names_with_their_lines() {
+        let source = "<h1>{{ title }}</h1>\n\
+            <button data-on:click=\"{{ event('save') }}\">Save</button>\n\
+            <button data-on:click=\"{{ event(\"remove\", {'id': item.id}) }}\">x</button>\n\
+            {% set action = event( 'reset' ) %}\n\
+            {# {{ event('commented') }} #}\n\
+            {% raw %}{{ event('raw') }}{% endraw %}\n\
+            {{ 'event(\"in a string\")' }} {{ item.event('method') }} {{ my_event('other') }}\n\
+            {{ event(name) }} {{ event('a' ~ b) }} event('plain text')";
+        assert_eq!(
+            event_calls(source),
+            [("save", 2), ("remove", 3), ("reset", 4)]
+        );
+    }
+
+    #[test]
+    fn event_calls_survives_unclosed_tags() {
+        assert_eq!(event_calls("{{ event('a') }} {{ event('b'"), [("a", 1)]);
+        assert_eq!(event_calls("{# never closed {{ event('a') }}"), []);
+        assert_eq!(event_calls("{{ 'unclosed }}"), []);
+        assert_eq!(event_calls("{"), []);
+    }
 
     #[test]
     fn helpers_put_app_paths_under_the_page_prefix() {

@@ -153,21 +153,57 @@ pub use dstar_runtime::template::Templates;
 pub use dstar_runtime::testing as test;
 
 /// Lists the pages an app serves: `dstar::router![Home, Counter]` is a [`Pages`] table made at
-/// compile time; `.into_router(app)` checks it (duplicate or overlapping paths are reported
-/// with both source locations) and returns an `axum::Router`.
+/// compile time; `.into_router(app)` checks it against the app's templates and returns an
+/// `axum::Router`.
+///
+/// Two pages of one `router!` whose paths clash are a compile error naming both pages, their
+/// paths and where they were declared: the same path (`/users/{id}` and `/users/{name}`), or
+/// patterns some URL matches without either being the more specific. Static segments win,
+/// as in axum's router: segment by segment a literal beats a `{param}`, which beats a
+/// `{*rest}`, so `/items/new` and `/items/{id}` are fine together (`/items/new` serves that one
+/// path), while `/a/{x}` and `/{y}/b` both match `/a/b` and are refused. Tables joined with
+/// [`Pages::and`], or put together by hand (below), get the same check at start-up, in
+/// [`Pages::into_router`].
 ///
 /// `dstar::router![Home, Counter]` is this, written by hand:
 ///
 /// ```ignore
 /// {
+///     // A compile error when two routes clash.
+///     const _: () = if let Some(clash) = dstar::__private::first_clash(&[&Home::ROUTE, &Counter::ROUTE]) {
+///         panic!("{}", clash.as_str())
+///     };
 ///     static PAGES: &[dstar::router::Entry] =
 ///         &[dstar::router::Entry::of::<Home>(), dstar::router::Entry::of::<Counter>()];
 ///     dstar::Pages::new(PAGES)
 /// }
 /// ```
+///
+/// ```compile_fail
+/// # use dstar::{Html, Mount, View};
+/// struct ById;
+/// #[dstar::page("/users/{id}")]
+/// impl ById {
+///     async fn mount(_: &mut Mount<'_>) -> dstar::Result<Self> { Ok(ById) }
+///     fn render(&self, _: &View<'_>) -> dstar::Result<Html> { Ok(Html::default()) }
+/// }
+/// struct ByName;
+/// #[dstar::page("/users/{name}")]
+/// impl ByName {
+///     async fn mount(_: &mut Mount<'_>) -> dstar::Result<Self> { Ok(ByName) }
+///     fn render(&self, _: &View<'_>) -> dstar::Result<Html> { Ok(Html::default()) }
+/// }
+/// // error: dstar::router!: routes both serve `/users/{id}` and `/users/{name}`
+/// let pages = dstar::router![ById, ByName];
+/// ```
 #[macro_export]
 macro_rules! router {
     ($($page:ty),* $(,)?) => {{
+        const _: () = if let ::core::option::Option::Some(clash) =
+            $crate::__private::first_clash(&[$(&<$page as $crate::Page>::ROUTE),*])
+        {
+            ::core::panic!("{}", clash.as_str())
+        };
         static PAGES: &[$crate::router::Entry] = &[$($crate::router::Entry::of::<$page>()),*];
         $crate::Pages::new(PAGES)
     }};
@@ -182,6 +218,7 @@ pub mod __private {
 
     pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, View};
     pub use dstar_runtime::route::Route;
+    pub use dstar_runtime::router::first_clash;
     pub use dstar_runtime::template::Templates;
 
     /// What an event's signals type must be. A bound of its own so that a type that is not

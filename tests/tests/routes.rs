@@ -1,4 +1,6 @@
 //! The route table is checked at start-up: clashing pages are reported with both locations.
+//! (Within one `dstar::router!` a clash is a compile error, see `ui/router/fail`; the clashing
+//! tables here are put together by hand, or joined with `Pages::and`.)
 //! A page claims only the methods it answers, so an app's own routes fit beside it.
 
 use axum::Router;
@@ -51,6 +53,35 @@ page!(
     Route::new("Form", "/form", file!(), line!()).events(&["save"])
 );
 
+/// A table put together by hand: `dstar::router!` would refuse a clash at compile time.
+macro_rules! table {
+    ($($page:ty),*) => {{
+        static PAGES: &[dstar::router::Entry] = &[$(dstar::router::Entry::of::<$page>()),*];
+        dstar::Pages::new(PAGES)
+    }};
+}
+
+page!(
+    Todos,
+    Route::new("Todos", "/todos", file!(), line!())
+        .template("todos.html")
+        .events(&["add", "remove"])
+);
+page!(
+    Missing,
+    Route::new("Missing", "/missing", file!(), line!()).template("missing.html")
+);
+page!(
+    NoLayout,
+    Route::new("NoLayout", "/no-layout", file!(), line!()).layout("nowhere.html")
+);
+page!(
+    Typo,
+    Route::new("Typo", "/typo", file!(), line!())
+        .template("typo.html")
+        .events(&["add"])
+);
+
 fn app() -> App {
     App::builder()
         .secret_key(b"routes (a test key of 32+ bytes)")
@@ -58,9 +89,97 @@ fn app() -> App {
         .unwrap()
 }
 
+/// An app whose templates are `todos.html`, calling only its page's events (one by a computed
+/// name), and `typo.html`, calling `ad` and `remove` where its page only has `add`.
+fn app_with_templates() -> App {
+    let templates = dstar::Templates::new()
+        .with(
+            "todos.html",
+            "<button data-on:click=\"{{ event('add') }}\">Add</button>\n\
+             {% for id in ids %}<button data-on:click=\"{{ event(\"remove\", {'id': id}) }}\">x</button>{% endfor %}\n\
+             {{ event(dynamic) if dynamic else '' }}",
+        )
+        .with(
+            "typo.html",
+            "<h1>Typo</h1>\n<button data-on:click=\"{{ event('ad') }}\">Add</button>\n\
+             {# event('commented out') #}\n<button data-on:click=\"{{ event('remove') }}\">x</button>",
+        );
+    App::builder()
+        .secret_key(b"routes (a test key of 32+ bytes)")
+        .templates(templates)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn templates_that_exist_and_call_only_the_pages_events_pass() {
+    assert!(
+        table![Todos]
+            .try_into_router::<()>(app_with_templates())
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_missing_template_or_layout_is_refused_naming_the_page_and_its_line() {
+    let err = table![Missing, NoLayout]
+        .try_into_router::<()>(app_with_templates())
+        .unwrap_err()
+        .to_string();
+    let missing_line = line_of("Missing,");
+    let no_layout_line = line_of("NoLayout,");
+    assert_eq!(
+        err,
+        format!(
+            "dstar: page `Missing` names template `missing.html`, which is not among the app's templates\n  \
+             --> tests/tests/routes.rs:{missing_line} (`Missing`)\n\
+             dstar: page `NoLayout` names layout `nowhere.html`, which is not among the app's templates\n  \
+             --> tests/tests/routes.rs:{no_layout_line} (`NoLayout`)"
+        )
+    );
+}
+
+#[test]
+fn a_template_calling_an_event_the_page_lacks_is_refused_with_its_line() {
+    let err = table![Typo]
+        .try_into_router::<()>(app_with_templates())
+        .unwrap_err()
+        .to_string();
+    let line = line_of("Typo,");
+    assert_eq!(
+        err,
+        format!(
+            "dstar: template `typo.html` line 2 calls `event('ad')`, but page `Typo` has no event \
+             `ad` (its events: `add`); add a handler for it or fix the call\n  \
+             --> tests/tests/routes.rs:{line} (`Typo`)\n\
+             dstar: template `typo.html` line 4 calls `event('remove')`, but page `Typo` has no \
+             event `remove` (its events: `add`); add a handler for it or fix the call\n  \
+             --> tests/tests/routes.rs:{line} (`Typo`)"
+        )
+    );
+}
+
+#[test]
+#[should_panic(expected = "dstar: page `Missing` names template `missing.html`")]
+fn into_router_panics_on_a_missing_template() {
+    let _ = dstar::router![Missing].into_router::<()>(app());
+}
+
+/// The line of this file where `page!(` is followed by `name` (the `line!()` of its route).
+fn line_of(name: &str) -> usize {
+    let source = include_str!("routes.rs");
+    let lines: Vec<&str> = source.lines().collect();
+    let at = lines
+        .windows(2)
+        .position(|pair| pair[0] == "page!(" && pair[1].trim() == name)
+        .expect("the page is declared in this file");
+    // `Route::new(..., line!())` is on the line after the name.
+    at + 3
+}
+
 #[test]
 fn the_same_path_twice_is_refused_with_both_locations() {
-    let err = dstar::router![UserById, UserByName]
+    let err = table![UserById, UserByName]
         .try_into_router::<()>(app())
         .unwrap_err()
         .to_string();
@@ -77,7 +196,7 @@ fn the_same_path_twice_is_refused_with_both_locations() {
 
 #[test]
 fn ambiguous_overlaps_are_refused_but_a_more_specific_literal_is_fine() {
-    let err = dstar::router![ByOwner, ByRepo]
+    let err = table![ByOwner, ByRepo]
         .try_into_router::<()>(app())
         .unwrap_err()
         .to_string();
@@ -90,9 +209,47 @@ fn ambiguous_overlaps_are_refused_but_a_more_specific_literal_is_fine() {
 }
 
 #[test]
+fn tables_joined_with_and_are_checked_at_start_up() {
+    // Each `router!` is fine on its own; together they serve `/users/{id}` twice.
+    let err = dstar::router![UserById, NewUser]
+        .and(dstar::router![Login, UserByName])
+        .try_into_router::<()>(app())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("dstar: routes both serve `/users/{id}` and `/users/{name}`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(`UserById`)") && err.contains("(`UserByName`)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tables_joined_with_and_serve_every_page() {
+    let pages = dstar::router![UserById].and(dstar::router![NewUser, Login]);
+    assert_eq!(pages.entries().len(), 3);
+    let server = TestServer::start(pages.into_router(app())).await;
+    for (path, page) in [
+        ("/users/7", "UserById"),
+        ("/users/new", "NewUser"),
+        ("/login", "Login"),
+    ] {
+        let response = server.get(path, &[]).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert!(
+            response.text().contains(page),
+            "{path}: {}",
+            response.text()
+        );
+    }
+}
+
+#[test]
 #[should_panic(expected = "dstar: routes both serve")]
 fn into_router_panics_on_a_clash() {
-    let _ = dstar::router![UserById, UserByName].into_router::<()>(app());
+    let _ = table![UserById, UserByName].into_router::<()>(app());
 }
 
 /// The app's own `POST`, answering with what it was sent.

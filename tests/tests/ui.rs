@@ -8,4 +8,5 @@ fn ui() {
     cases.pass("ui/page/pass/*.rs");
     cases.compile_fail("ui/page/fail/*.rs");
     cases.compile_fail("ui/templates/fail/*.rs");
+    cases.compile_fail("ui/router/fail/*.rs");
 }

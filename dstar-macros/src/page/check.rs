@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
-use syn::LitStr;
+use quote::{ToTokens, quote};
+use syn::{LitStr, Type};
 
 use super::parse::{Args, Method, Page, Receiver};
 use crate::errors::Errors;
@@ -359,6 +359,15 @@ fn signature(method: &Method, what: &str, shape: &Shape, errors: &mut Errors) {
         );
     }
     receiver(method, what, shape.receiver, errors);
+    if let Some(returns) = shape.returns
+        && let Some(output) = &method.output
+    {
+        return_type(method, what, returns, output, errors);
+    }
+    if context_out_of_place(method, what, shape, errors) {
+        // The parameters are there, in the wrong order: counting them would only add noise.
+        return;
+    }
 
     let required = shape.inputs.len();
     if method.inputs.len() < required {
@@ -382,6 +391,154 @@ fn signature(method: &Method, what: &str, shape: &Shape, errors: &mut Errors) {
             format_args!("{what} must return `{returns}`; add `-> {returns}`"),
         );
     }
+}
+
+/// The context parameter, `cx: &mut Ctx<'_>`, comes first. Written anywhere else (or left out
+/// before a signals parameter), the type checker would only see the arguments the forwarding
+/// call passes in the wrong places and say "expected `Form`, found `&mut Ctx<'_>`", or suggest
+/// swapping them in unreadable code. The check is on the syntax: the context is a `&mut`
+/// reference, and a parameter written as anything else is not it.
+///
+/// Returns whether it reported an error.
+fn context_out_of_place(method: &Method, what: &str, shape: &Shape, errors: &mut Errors) -> bool {
+    let Some(&context) = shape.inputs.first() else {
+        return false;
+    };
+    if !context.contains("&mut Ctx") {
+        return false;
+    }
+    let Some(first) = method.inputs.first() else {
+        return false;
+    };
+    if is_mut_reference(&first.ty) {
+        return false;
+    }
+    match method.inputs.get(1) {
+        Some(second) if is_mut_reference(&second.ty) => {
+            let (first, second) = (first.tokens(), second.tokens());
+            errors.spanned(
+                quote!(#first, #second),
+                format_args!(
+                    "{what} takes `{}` first; swap the parameters: `{}, {}`",
+                    display(&second),
+                    display(&second),
+                    display(&first)
+                ),
+            );
+        }
+        _ => {
+            let what_first = if shape.optional > 0 {
+                "before its signals"
+            } else {
+                "first"
+            };
+            errors.spanned(
+                first.tokens(),
+                format_args!(
+                    "{what} takes `{context}` {what_first}; write `{context}, {}`",
+                    display(first.tokens())
+                ),
+            );
+        }
+    }
+    true
+}
+
+fn is_mut_reference(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(reference) => reference.mutability.is_some(),
+        Type::Paren(inner) => is_mut_reference(&inner.elem),
+        Type::Group(inner) => is_mut_reference(&inner.elem),
+        _ => false,
+    }
+}
+
+/// A return type that cannot be `returns` (`dstar::Result<T>`), told apart by its syntax so the
+/// error names the fix instead of comparing two types that print alike (`Result<Home, Error>`
+/// from `std::io` and from dstar):
+///
+/// - the success type alone (`-> Html`, `-> Self`, `-> ()`): the `Result` is missing;
+/// - a `Result<T, E>` whose `E` is written as a path other than `Error` or `dstar::Error`.
+///
+/// A bare `Error` may be `dstar::Error` imported, and an alias (`-> AppResult<Html>`) may be
+/// right, so both are left to the type checker.
+fn return_type(method: &Method, what: &str, returns: &str, output: &Type, errors: &mut Errors) {
+    let success = match returns {
+        "dstar::Result<Self>" => "Self",
+        "dstar::Result<Html>" => "Html",
+        _ => "()",
+    };
+    let is_success = match (output, success) {
+        (Type::Tuple(tuple), "()") => tuple.elems.is_empty(),
+        (Type::Path(path), "Self") => path.qself.is_none() && path.path.is_ident("Self"),
+        (Type::Path(path), "Html") => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|last| last.ident == "Html" && last.arguments.is_none())
+        }
+        _ => false,
+    };
+    if is_success {
+        let fix = if success == "()" { "Ok(())" } else { "Ok(..)" };
+        errors.spanned(
+            output,
+            format_args!(
+                "{what} must return `{returns}`, not `{}`; write `-> {returns}` and return `{fix}`",
+                display(output)
+            ),
+        );
+        return;
+    }
+    let Type::Path(path) = output else { return };
+    let Some(last) = path.path.segments.last() else {
+        return;
+    };
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return;
+    };
+    let types: Vec<&Type> = arguments
+        .args
+        .iter()
+        .filter_map(|argument| match argument {
+            syn::GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .collect();
+    let [_, error] = types.as_slice() else {
+        return;
+    };
+    if last.ident != "Result" || is_dstar_error(error) {
+        return;
+    }
+    let method = &method.ident;
+    errors.spanned(
+        error,
+        format_args!(
+            "`{method}`'s error type must be `dstar::Error`, not `{}`; write `-> {returns}` \
+             (`?` converts any `std::error::Error` into `dstar::Error`)",
+            display(error)
+        ),
+    );
+}
+
+/// `Error` (dstar's, imported, as far as syntax can tell) or a path ending in `dstar::Error`.
+fn is_dstar_error(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    path.qself.is_none()
+        && match segments.as_slice() {
+            [only] => only == "Error",
+            [.., krate, last] => krate == "dstar" && last == "Error",
+            [] => false,
+        }
 }
 
 fn receiver(method: &Method, what: &str, want: Want, errors: &mut Errors) {
@@ -425,6 +582,8 @@ fn display(tokens: impl ToTokens) -> String {
     let text = tokens.to_token_stream().to_string();
     text.replace("& ", "&")
         .replace(" :: ", "::")
+        .replace(" : ", ": ")
+        .replace(" , ", ", ")
         .replace(" < ", "<")
         .replace(" >", ">")
 }
