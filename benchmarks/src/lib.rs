@@ -256,7 +256,20 @@ pub fn observe_if_asked() -> bool {
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .init();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
     metrics::set_global_recorder(recorder).expect("no other metrics recorder");
+    // What the exporter's HTTP listener does between scrapes: fold the histograms' buffered
+    // samples into their summaries. Without it every recorded sample is kept, which a bench
+    // would count as the sessions' memory.
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                handle.run_upkeep();
+            }
+        })
+        .expect("spawn the metrics upkeep thread");
     true
 }
 

@@ -68,9 +68,8 @@ impl Drop for Session {
                 }));
             }
         }
-        for topic in &self.subscriptions {
-            self.app.pubsub().unsubscribe(topic, self.id);
-        }
+        // Not unsubscribed: PubSub drops an ended session from its topics itself (see
+        // `PubSub::subscribe`), which keeps reaping free of the topics' locks.
         self.app.sessions().remove(self.id);
         if let Some(stream) = &self.stream {
             if std::thread::panicking() {
