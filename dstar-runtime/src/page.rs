@@ -303,15 +303,21 @@ impl<'a> Event<'a> {
 #[derive(Clone)]
 pub struct Message {
     topic: Option<Arc<str>>,
-    payload: Arc<dyn Any + Send + Sync>,
+    payload: Arc<Payload<dyn Any + Send + Sync>>,
+}
+
+/// A message's payload and the session that sent it, shared by every copy. Kept behind the
+/// `Arc` so a message stays two pointers wide: it travels through every session's mailbox.
+struct Payload<T: ?Sized> {
     sender: Option<u128>,
+    value: T,
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Message")
             .field("topic", &self.topic)
-            .field("sender", &self.sender.map(|id| format!("{id:032x}")))
+            .field("sender", &self.sender().map(|id| format!("{id:032x}")))
             .finish_non_exhaustive()
     }
 }
@@ -321,21 +327,28 @@ impl Message {
     pub fn new<T: Any + Send + Sync>(payload: T) -> Self {
         Message {
             topic: None,
-            payload: Arc::new(payload),
-            sender: None,
+            payload: Arc::new(Payload {
+                sender: None,
+                value: payload,
+            }),
         }
     }
 
-    /// Marks the message as sent by the live session `session`: PubSub does not deliver it
-    /// back to that session (see [`Ctx::publish_others`]).
-    pub fn sent_by(mut self, session: u128) -> Self {
-        self.sender = Some(session);
-        self
+    /// A message carrying `payload`, sent by the live session `session`: PubSub does not
+    /// deliver it back to that session (see [`Ctx::publish_others`]).
+    pub fn from_session<T: Any + Send + Sync>(session: u128, payload: T) -> Self {
+        Message {
+            topic: None,
+            payload: Arc::new(Payload {
+                sender: Some(session),
+                value: payload,
+            }),
+        }
     }
 
     /// The live session that sent it, which PubSub skips, if it was marked so.
     pub fn sender(&self) -> Option<u128> {
-        self.sender
+        self.payload.sender
     }
 
     pub(crate) fn on_topic(mut self, topic: Arc<str>) -> Self {
@@ -350,7 +363,7 @@ impl Message {
 
     /// The payload, if it is a `T`.
     pub fn get<T: Any>(&self) -> Option<&T> {
-        self.payload.downcast_ref()
+        self.payload.value.downcast_ref()
     }
 }
 
@@ -474,10 +487,10 @@ impl<'a> Ctx<'a> {
     /// after the handler anyway, and receiving its own message would render it a second time.
     /// On a stateless page, the same as [`publish`](Self::publish).
     pub fn publish_others<T: Any + Send + Sync>(&self, topic: &str, payload: T) {
-        let mut message = Message::new(payload);
-        if let Some(session) = &self.session {
-            message = message.sent_by(session.id());
-        }
+        let message = match &self.session {
+            Some(session) => Message::from_session(session.id(), payload),
+            None => Message::new(payload),
+        };
         self.app.pubsub().publish(topic, message);
     }
 

@@ -261,7 +261,7 @@ mod tests {
         let (me, other) = (session(1), session(2));
         pubsub.subscribe("room", me.clone());
         pubsub.subscribe("room", other.clone());
-        assert_eq!(pubsub.publish("room", Message::new(1u8).sent_by(1)), 1);
+        assert_eq!(pubsub.publish("room", Message::from_session(1, 1u8)), 1);
         assert!(me.mailbox().close().is_empty(), "the sender got nothing");
         assert_eq!(other.mailbox().close().len(), 1);
     }
