@@ -3,8 +3,10 @@
 //! Listens on `DSTAR_ADDR` (default `127.0.0.1:3000`). Stop it with ctrl-c: open streams are
 //! ended with a retry hint and every page's `terminate` runs.
 
-/// mimalloc gives freed memory back to the OS; glibc's malloc keeps what a peak of sessions
-/// used for ever (BENCHMARKS.md, "Memory given back").
+/// mimalloc gives freed memory back to the OS when run with `MIMALLOC_PURGE_DELAY=0` in the
+/// environment (its default keeps freed pages until the thread that owns them allocates
+/// again); glibc's malloc keeps what a peak of sessions used for ever (BENCHMARKS.md, "Memory
+/// given back").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
