@@ -26,7 +26,7 @@ use axum::body::Body;
 use axum::http::Request;
 use dstar_benchmarks::child::{Child, child_args, tell};
 use dstar_benchmarks::client::{self, Conn};
-use dstar_benchmarks::{median, micros, quantile};
+use dstar_benchmarks::{median, micros, quantile, spread};
 use tower::ServiceExt;
 
 const WARM_UP: usize = 300;
@@ -36,18 +36,6 @@ const KINDS: [(&str, &str); 3] = [
     ("dstar", "dstar live page (render by hand)"),
     ("dstar-tpl", "dstar live page (minijinja template)"),
 ];
-
-/// `median (min–max)` of `values`, with `digits` decimals.
-fn spread(values: &[f64], digits: usize) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!(
-        "{:.digits$} ({:.digits$}–{:.digits$})",
-        median(values),
-        min,
-        max
-    )
-}
 
 fn numbers(line: &str) -> Vec<f64> {
     line.split_whitespace()

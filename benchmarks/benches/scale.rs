@@ -20,7 +20,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use dstar::session::SessionConfig;
-use dstar_benchmarks::{chart, cpu_time, median, micros};
+use dstar_benchmarks::{chart, cpu_time, median, micros, spread};
 use tower::ServiceExt;
 
 struct Run {
@@ -139,18 +139,6 @@ async fn load(router: &Router, path: &str) {
     );
     // The page's HTML is dropped unread, as a client that has received it would.
     drop(response);
-}
-
-/// `median (min–max)` of `values`, with `digits` decimals.
-fn spread(values: &[f64], digits: usize) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!(
-        "{:.digits$} ({:.digits$}–{:.digits$})",
-        median(values),
-        min,
-        max
-    )
 }
 
 fn report(pages: &[(&str, &str, &str)], results: &[Vec<Run>], sessions: usize) {

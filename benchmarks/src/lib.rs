@@ -155,6 +155,19 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// `median (min–max)` of `values`, with `digits` decimals: how the benches report a figure
+/// over several runs.
+pub fn spread(values: &[f64], digits: usize) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        "{:.digits$} ({:.digits$}–{:.digits$})",
+        median(values),
+        min,
+        max
+    )
+}
+
 /// The stream token in a live page's HTML.
 pub fn stream_token(html: &str) -> String {
     dstar_tests::token_after(html, "_dstarStream")

@@ -90,48 +90,7 @@ fn title_text(html: &str) -> Option<String> {
     let open = lower.find("<title")?;
     let start = open + lower[open..].find('>')? + 1;
     let end = start + lower[start..].find("</title")?;
-    Some(unescape(html[start..end].trim()))
-}
-
-/// Undoes the character references minijinja's HTML escaping writes (and numeric ones).
-fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let Some(end) = rest.find(';').filter(|end| *end <= 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|dec| dec.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    Some(crate::sse::unescape_html(html[start..end].trim()))
 }
 
 /// The answer carrying a page's HTML, with the app's security headers for `nonce`.
@@ -221,6 +180,5 @@ mod tests {
             Some("Item & co '3' / / · MyApp")
         );
         assert_eq!(title_text("<p>no title</p>"), None);
-        assert_eq!(unescape("a &unknown; b & c"), "a &unknown; b & c");
     }
 }

@@ -242,7 +242,7 @@ fn start_tag(html: &str, start: usize) -> (Token, usize) {
                         .iter()
                         .position(|b| *b == quote)
                         .map_or(bytes.len(), |at| j + 1 + at);
-                    value = decode_entities(&html[j + 1..close]);
+                    value = crate::sse::unescape_html(&html[j + 1..close]);
                     i = (close + 1).min(bytes.len());
                 }
                 Some(_) => {
@@ -250,7 +250,7 @@ fn start_tag(html: &str, start: usize) -> (Token, usize) {
                     while j < bytes.len() && !bytes[j].is_ascii_whitespace() && bytes[j] != b'>' {
                         j += 1;
                     }
-                    value = decode_entities(&html[value_start..j]);
+                    value = crate::sse::unescape_html(&html[value_start..j]);
                     i = j;
                 }
                 None => i = j,
@@ -267,53 +267,6 @@ fn start_tag(html: &str, start: usize) -> (Token, usize) {
         },
         i,
     )
-}
-
-/// Decodes the five basic entities, `&apos;`, `&nbsp;` and numeric references; anything else
-/// is left as written.
-pub(crate) fn decode_entities(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..semi];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            "nbsp" => Some('\u{a0}'),
-            _ => entity.strip_prefix('#').and_then(|number| {
-                let code = match number.strip_prefix(['x', 'X']) {
-                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                    None => number.parse().ok(),
-                };
-                code.and_then(char::from_u32)
-            }),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// One element: its name, attributes and where it is in the source.
@@ -433,7 +386,7 @@ pub(crate) fn text_content(html: &str) -> String {
     let mut text = String::new();
     for token in tokenize(html) {
         if let Token::Text { range, raw: false } = token {
-            text.push_str(&decode_entities(&html[range]));
+            text.push_str(&crate::sse::unescape_html(&html[range]));
         }
     }
     collapse_whitespace(&text)
