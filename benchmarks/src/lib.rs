@@ -257,17 +257,24 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 
 /// Installs what a production server runs with, unless `DSTAR_BENCH_OBSERVE=0`: a `tracing`
 /// subscriber at `info` (plain text, as a server logs to a file or journal, formatted to a sink
-/// so only the spans' cost is measured, not a terminal's) and the Prometheus metrics recorder (without its HTTP listener). Returns whether
-/// it did, for the report.
+/// so only the spans' cost is measured, not a terminal's) and the Prometheus metrics recorder
+/// (without its HTTP listener). `DSTAR_BENCH_OBSERVE=tracing` or `=metrics` installs only that
+/// one, to tell their costs apart. Returns whether it installed anything, for the report.
 pub fn observe_if_asked() -> bool {
-    if std::env::var_os("DSTAR_BENCH_OBSERVE").is_some_and(|v| v == "0") {
+    let what = std::env::var("DSTAR_BENCH_OBSERVE").unwrap_or_default();
+    if what == "0" {
         return false;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::sink)
-        .with_ansi(false)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .init();
+    if what != "metrics" {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_ansi(false)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .init();
+    }
+    if what == "tracing" {
+        return true;
+    }
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).expect("no other metrics recorder");
