@@ -1,9 +1,10 @@
 //! Costs that must stay linear: creating, publishing to and reaping many live sessions.
 //!
 //! In-process, no sockets: page loads go through the router with tower `oneshot`, in steps of
-//! `STEP` sessions up to `SESSIONS` (default 100,000), for two pages side by side: `Idle` (no
-//! subscription) and `Counter` (subscribed to one topic that every session shares, the worst
-//! case for a per-topic structure). For each step it records the wall time and the process CPU
+//! `STEP` sessions up to `SESSIONS` (default 100,000), for pages side by side: `Idle` (no
+//! subscription), `Counter` (subscribed to one topic that every session shares, the worst
+//! case for a per-topic structure), and `Counter` again with one publish to all before the
+//! reaping. For each step it records the wall time and the process CPU
 //! per session created; then one `publish` to the shared topic reaches every `Counter` session
 //! (and the bench waits until they have all handled it); then every session is ended (`Registry::shutdown`, which runs the same teardown as a reaped
 //! session: unsubscribe, free the slot) and that CPU is recorded. Three runs, medians and spread.
@@ -48,12 +49,13 @@ fn main() {
         let pages = [
             ("Idle", "/idle", "no subscription"),
             ("Counter", "/live", "all subscribed to one topic"),
+            ("Counter", "/live", "subscribed, after one publish to all"),
         ];
         let mut results: Vec<Vec<Run>> = pages.iter().map(|_| Vec::new()).collect();
         for run in 0..runs {
             for (i, (name, path, _)) in pages.iter().enumerate() {
                 dstar_benchmarks::wait_quiet(Duration::from_secs(60)).await;
-                let result = one_run(path, sessions, step).await;
+                let result = one_run(path, i == 2, sessions, step).await;
                 println!(
                     "run {}: {name}: created in {:.2} s, reaped in {:.2} s CPU",
                     run + 1,
@@ -67,7 +69,7 @@ fn main() {
     });
 }
 
-async fn one_run(path: &str, sessions: usize, step: usize) -> Run {
+async fn one_run(path: &str, publish: bool, sessions: usize, step: usize) -> Run {
     let config = SessionConfig {
         max_sessions: sessions + 1,
         ..dstar_benchmarks::session_config()
@@ -91,7 +93,7 @@ async fn one_run(path: &str, sessions: usize, step: usize) -> Run {
         sessions,
         "every page load kept its session"
     );
-    let publish = if path == "/live" {
+    let publish = if publish {
         let start = Instant::now();
         let reached = app
             .pubsub()
@@ -170,7 +172,7 @@ fn report(pages: &[(&str, &str, &str)], results: &[Vec<Run>], sessions: usize) {
             spread(&reap_wall, 3),
         );
     }
-    if let [unsubscribed, subscribed] = reap_medians[..] {
+    if let [unsubscribed, subscribed, ..] = reap_medians[..] {
         println!(
             "\nReaping {sessions} subscribed sessions costs {:.2}x the CPU of {sessions} \
              unsubscribed ones (medians).",
