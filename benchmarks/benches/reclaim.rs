@@ -42,13 +42,7 @@ fn mb(value: Option<f64>) -> String {
 }
 
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    dstar_benchmarks::rss() as f64 / 1024.0 / 1024.0
 }
 
 fn main() {

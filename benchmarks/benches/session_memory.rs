@@ -299,17 +299,6 @@ async fn open_kind(kind: &str, addr: SocketAddr, n: usize) -> Vec<Conn> {
     client::open_streams(addr, requests, 64).await
 }
 
-/// Resident set size of this process, from `/proc/self/status` (Linux; zero elsewhere).
-fn rss() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<usize>().ok()
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// Busy sessions: `n` sessions of a page whose renders are ~1 KB each get 64, then 200, then
 /// 1,000 events (no stream attached: every event is kept for replay as it would be for a tab
 /// that is away), with the replay ring bounded by the default bytes and, for comparison, by
@@ -343,7 +332,7 @@ async fn busy(n: usize) {
             load_pages(&router, "/busy", WARM_UP, &mut warm).await;
             let mut tokens = Vec::with_capacity(n);
             settle().await;
-            let (heap0, rss0) = (live(), rss());
+            let (heap0, rss0) = (live(), dstar_benchmarks::rss());
             for _ in 0..n {
                 let response = call(&router, get("/busy")).await;
                 assert_eq!(response.status(), 200);
@@ -365,7 +354,7 @@ async fn busy(n: usize) {
                 sent = *step;
                 settle().await;
                 let heap = (live() as f64 - heap0 as f64) / n as f64;
-                let rss = (rss() as f64 - rss0 as f64) / n as f64;
+                let rss = (dstar_benchmarks::rss() as f64 - rss0 as f64) / n as f64;
                 figures[b][s].push((heap, rss));
             }
             app.sessions().shutdown(Duration::from_secs(10)).await;
