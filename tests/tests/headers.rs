@@ -219,24 +219,31 @@ async fn every_page_response_has_its_own_nonce_on_its_scripts_and_in_its_policy(
     }
 }
 
-#[tokio::test]
-async fn a_live_session_puts_its_page_nonce_on_the_scripts_it_sends() {
+/// Loads the live page under the strict policy, opens its stream and sends event `name`;
+/// the server (kept running), the page's nonce and the stream, for the event's scripts.
+async fn live_event_under_strict_policy(name: &str) -> (TestServer, String, SseStream) {
     let server = serve(Some(strict())).await;
     let page = server.get("/live", &[]).await;
     let nonce = policy_nonce(&page);
     let html = page.text();
-    let mut stream = open_stream(&server, html).await;
+    let stream = open_stream(&server, html).await;
     let event = server
         .post(
             "/__dstar/event",
             &[
                 ("x-dstar-token", &token_after(html, "_dstarToken")),
-                ("x-dstar-event", "script"),
+                ("x-dstar-event", name),
             ],
             b"{}",
         )
         .await;
     assert_eq!(event.status, 204, "{}", event.text());
+    (server, nonce, stream)
+}
+
+#[tokio::test]
+async fn a_live_session_puts_its_page_nonce_on_the_scripts_it_sends() {
+    let (_server, nonce, mut stream) = live_event_under_strict_policy("script").await;
     let script = stream.expect_event(WAIT).await;
     assert_eq!(script.event_type(), "datastar-patch-elements");
     let elements = script.data_text();
@@ -246,22 +253,7 @@ async fn a_live_session_puts_its_page_nonce_on_the_scripts_it_sends() {
 
 #[tokio::test]
 async fn scripts_with_options_and_console_values_carry_the_page_nonce() {
-    let server = serve(Some(strict())).await;
-    let page = server.get("/live", &[]).await;
-    let nonce = policy_nonce(&page);
-    let html = page.text();
-    let mut stream = open_stream(&server, html).await;
-    let event = server
-        .post(
-            "/__dstar/event",
-            &[
-                ("x-dstar-token", &token_after(html, "_dstarToken")),
-                ("x-dstar-event", "options"),
-            ],
-            b"{}",
-        )
-        .await;
-    assert_eq!(event.status, 204, "{}", event.text());
+    let (_server, nonce, mut stream) = live_event_under_strict_policy("options").await;
     let kept = stream.expect_event(WAIT).await;
     // The session numbers its events for replay: the script's own id is not used.
     assert_eq!(kept.id.as_deref(), Some("1"));
