@@ -37,7 +37,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use cap::Cap;
 use dstar_benchmarks::child::{Child, Orders, child_args, tell};
-use dstar_benchmarks::client::{self, Conn};
+use dstar_benchmarks::client;
 use tokio::sync::mpsc;
 
 #[global_allocator]
@@ -305,24 +305,6 @@ async fn client_main(args: &[String]) {
     };
     let addr: SocketAddr = addr.parse().expect("an address");
     let n: usize = n.parse().expect("a count");
-    let mut orders = Orders::new();
-    let mut streams: Vec<Conn> = open(kind, addr, WARM_UP).await;
-    tell("warm", "");
-    assert_eq!(orders.next().await, "go");
-    streams.extend(open(kind, addr, n).await);
-    tell("ready", &streams.len().to_string());
-    let _ = orders.next().await;
-}
-
-async fn open(kind: &str, addr: SocketAddr, n: usize) -> Vec<Conn> {
-    let requests = match kind {
-        "axum" => vec![client::request("GET", "/sse", &[], b""); n],
-        "dstar" => client::get_many(addr, "/idle", n, 4)
-            .await
-            .iter()
-            .map(|html| client::dstar_stream_request(html))
-            .collect(),
-        other => panic!("unknown kind {other}"),
-    };
-    client::open_streams(addr, requests, 64).await
+    assert!(kind == "dstar" || kind == "axum", "unknown kind {kind}");
+    client::hold_streams(addr, kind == "dstar", WARM_UP, n).await;
 }

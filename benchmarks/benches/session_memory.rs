@@ -28,8 +28,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use cap::Cap;
-use dstar_benchmarks::child::{Child, Orders, child_args, tell};
-use dstar_benchmarks::client::{self, Conn};
+use dstar_benchmarks::child::{Child, child_args};
+use dstar_benchmarks::client;
 use tower::ServiceExt;
 
 #[global_allocator]
@@ -277,26 +277,8 @@ async fn client_main(args: Vec<String>) {
     assert_eq!(role, "connect");
     let addr: SocketAddr = addr.parse().expect("an address");
     let n: usize = n.parse().expect("a count");
-    let mut orders = Orders::new();
-    let mut open: Vec<Conn> = open_kind(kind, addr, 20).await;
-    tell("warm", "");
-    assert_eq!(orders.next().await, "go");
-    open.extend(open_kind(kind, addr, n).await);
-    tell("ready", &open.len().to_string());
-    let _ = orders.next().await;
-}
-
-async fn open_kind(kind: &str, addr: SocketAddr, n: usize) -> Vec<Conn> {
-    let requests = match kind {
-        "bare" => vec![client::request("GET", "/sse", &[], b""); n],
-        "dstar" => client::get_many(addr, "/idle", n, 4)
-            .await
-            .iter()
-            .map(|html| client::dstar_stream_request(html))
-            .collect(),
-        other => panic!("unknown kind {other}"),
-    };
-    client::open_streams(addr, requests, 64).await
+    assert!(kind == "dstar" || kind == "bare", "unknown kind {kind}");
+    client::hold_streams(addr, kind == "dstar", 20, n).await;
 }
 
 /// Busy sessions: `n` sessions of a page whose renders are ~1 KB each get 64, then 200, then

@@ -307,3 +307,31 @@ pub fn dstar_stream_request(html: &str) -> Vec<u8> {
         b"{}",
     )
 }
+
+/// In a client process: holds SSE streams open against the server at `addr` for a memory
+/// bench. Opens `warm` streams, says `warm`, waits for `go`, opens `n` more, says
+/// `ready COUNT`, and holds them until the server's process sends the next line. `dstar`
+/// streams are live sessions of the `Idle` page (its page load, then its stream); the others
+/// are `GET /sse` of a baseline.
+pub async fn hold_streams(addr: SocketAddr, dstar: bool, warm: usize, n: usize) {
+    let mut orders = crate::child::Orders::new();
+    let mut streams = open_idle_streams(addr, dstar, warm).await;
+    crate::child::tell("warm", "");
+    assert_eq!(orders.next().await, "go");
+    streams.extend(open_idle_streams(addr, dstar, n).await);
+    crate::child::tell("ready", &streams.len().to_string());
+    let _ = orders.next().await;
+}
+
+async fn open_idle_streams(addr: SocketAddr, dstar: bool, n: usize) -> Vec<Conn> {
+    let requests = if dstar {
+        get_many(addr, "/idle", n, 4)
+            .await
+            .iter()
+            .map(|html| dstar_stream_request(html))
+            .collect()
+    } else {
+        vec![request("GET", "/sse", &[], b""); n]
+    };
+    open_streams(addr, requests, 64).await
+}
