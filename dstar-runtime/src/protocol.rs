@@ -8,7 +8,8 @@
 //!
 //! | what | value | written by | read by |
 //! | --- | --- | --- | --- |
-//! | [`STREAM_PATH`] | `/__dstar/stream` | a live page's root (`data-init`) | the stream endpoint |
+//! | [`STREAM_PATH`] | `/__dstar/stream` | the live client script, started by the page root's `data-init` | the stream endpoint |
+//! | [`PAUSE_PATH`] | `/__dstar/pause` | the live client script (a hidden tab, or over the browser's limit) | the pause endpoint |
 //! | [`EVENT_PATH`] | `/__dstar/event` | `event()` on live pages | the live event endpoint |
 //! | [`NAV_PATH`] | `/__dstar/nav` | the navigation client script | the navigation endpoint |
 //! | [`EVENT_HEADER`] | event name | `event()` | both event endpoints |
@@ -30,6 +31,8 @@ use http::HeaderName;
 
 /// The path of a live page's stream endpoint.
 pub const STREAM_PATH: &str = "/__dstar/stream";
+/// The path a live page's tab posts to when it pauses its stream.
+pub const PAUSE_PATH: &str = "/__dstar/pause";
 /// The path of the live event endpoint.
 pub const EVENT_PATH: &str = "/__dstar/event";
 /// The path of the soft-navigation endpoint.
@@ -218,15 +221,17 @@ pub(crate) fn nav_token_script(token: &str) -> String {
     format!("{NAV_TOKEN_PREFIX}{}", js_string(token))
 }
 
-/// The script run after a soft navigation: title, history entry, fresh token.
+/// The script run after a soft navigation: title, history entry, fresh token, and whether the
+/// new page keeps streaming while its tab is hidden.
 pub(crate) fn after_navigation_script(
     title: &str,
     url: &str,
     history: History,
     token: &str,
+    background: bool,
 ) -> String {
     format!(
-        "{TITLE_PREFIX}{}; window.history.{}({{dstar: true}}, {HISTORY_URL_PREFIX}{}); {};",
+        "{TITLE_PREFIX}{}; window.history.{}({{dstar: true}}, {HISTORY_URL_PREFIX}{}); {}; window.__dstar.live && window.__dstar.live.background({background});",
         js_string(title),
         history.method(),
         js_string(url),
@@ -244,14 +249,37 @@ pub(crate) fn query_script(suffix: &str, history: History) -> String {
     )
 }
 
-/// The Datastar action a live page's root runs on load to open its stream (under `prefix`). A
-/// `POST`: the client keeps non-GET streams open in hidden tabs (see the session module's docs).
-pub(crate) fn stream_action(prefix: &str) -> String {
+/// What a live page's root runs on load (its `data-init`): the live client script's `start`,
+/// which opens the stream (under `prefix`) and pauses it while the tab is hidden unless the
+/// page is `background` (see the session module's docs). `hidden_pause` and `cap` are the
+/// session settings of the same names (`hidden_pause`, `browser_streams`).
+pub(crate) fn live_start(
+    prefix: &str,
+    hidden_pause: std::time::Duration,
+    cap: usize,
+    background: bool,
+) -> String {
+    let options = serde_json::json!({
+        "stream": format!("{prefix}{STREAM_PATH}"),
+        "pause": format!("{prefix}{PAUSE_PATH}"),
+        "header": TOKEN_HEADER,
+        "signal": STREAM_SIGNAL,
+        "hiddenPause": u64::try_from(hidden_pause.as_millis()).unwrap_or(u64::MAX),
+        "cap": cap,
+        "retries": STREAM_RETRIES,
+        "background": background,
+    });
     format!(
-        "@post({}, {{headers: {{'{TOKEN_HEADER}': ${STREAM_SIGNAL}}}, openWhenHidden: true, retryMaxCount: 1000}})",
-        js_string(&format!("{prefix}{STREAM_PATH}"))
+        "{LIVE_START_CALL}el, ${STREAM_SIGNAL}, {})",
+        js_safe(&options.to_string())
     )
 }
+
+/// The live client's `start`, called with the root element, the stream token and options.
+pub(crate) const LIVE_START_CALL: &str = "window.__dstar.live.start(";
+
+/// How many times in a row the live client reopens a stream that failed before it gives up.
+pub const STREAM_RETRIES: u32 = 1000;
 
 /// How many times a live event is sent again after a failure (the client's `retryMaxCount`).
 pub const EVENT_RETRIES: u32 = 5;
@@ -316,6 +344,10 @@ pub(crate) fn link_click(url: &str) -> String {
     )
 }
 
+/// The live client: runs the stream of a live page, pausing it while the tab is hidden and
+/// keeping the tabs of one browser under its connection limit over HTTP/1.1.
+const LIVE_CLIENT: &str = include_str!("protocol/live.js");
+
 /// The client half of soft navigation: `window.__dstarNav(url, history)`, the `popstate`
 /// handler, and the session's navigation token. It posts to the navigation endpoint under
 /// `prefix`. The tag carries `nonce` (the page's script nonce, for a Content-Security-Policy).
@@ -342,9 +374,11 @@ pub(crate) fn navigation_client_script(prefix: &str, token: &str, nonce: &str) -
     }}
   }};
   window.addEventListener("popstate", () => window.__dstarNav(window.location.pathname + window.location.search, "replace"));
-}})();</script>"#,
+}})();
+{live}</script>"#,
         token = js_string(token),
         path = js_string(&format!("{prefix}{NAV_PATH}")),
+        live = LIVE_CLIENT,
     )
 }
 
@@ -449,8 +483,8 @@ mod tests {
     #[test]
     fn scripts_are_byte_identical_to_the_originals() {
         assert_eq!(
-            after_navigation_script("T", "/a?b", History::Push, "tok"),
-            r#"document.title = "T"; window.history.pushState({dstar: true}, '', "/a?b"); window.__dstar.nav = "tok";"#
+            after_navigation_script("T", "/a?b", History::Push, "tok", false),
+            r#"document.title = "T"; window.history.pushState({dstar: true}, '', "/a?b"); window.__dstar.nav = "tok"; window.__dstar.live && window.__dstar.live.background(false);"#
         );
         assert_eq!(
             query_script("?x=1", History::Replace),

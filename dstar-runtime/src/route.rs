@@ -21,6 +21,9 @@ pub struct Route {
     pub path: &'static str,
     /// Whether the page is live (a session task per tab) or stateless.
     pub live: bool,
+    /// Whether a live page's stream stays open while its tab is hidden (by default it pauses,
+    /// giving the browser's connection back; see the session module's docs).
+    pub background: bool,
     /// The session group: live pages of one group soft-navigate within one session.
     pub group: &'static str,
     /// The template `View::render` uses, if the page names one.
@@ -51,6 +54,7 @@ impl Route {
             name,
             path,
             live: false,
+            background: false,
             group: "default",
             template: None,
             layout: None,
@@ -64,6 +68,13 @@ impl Route {
     /// Makes the page live.
     pub const fn live(mut self) -> Self {
         self.live = true;
+        self
+    }
+
+    /// Keeps a live page's stream open while its tab is hidden (a chat that updates the tab's
+    /// title). Such a tab keeps one of the browser's connections to the site.
+    pub const fn background(mut self) -> Self {
+        self.background = true;
         self
     }
 

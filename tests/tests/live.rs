@@ -92,8 +92,8 @@ async fn open_tab(server: &TestServer, path: &str) -> Tab {
     assert_eq!(page.status, 200, "{}", page.text());
     let html = page.text();
     assert!(
-        html.contains(r#"data-init="@post("#),
-        "the page opens its stream itself:\n{html}"
+        html.contains(r#"data-init="window.__dstar.live.start(el, $_dstarStream, "#),
+        "the page starts its stream through the live client:\n{html}"
     );
     Tab {
         event_token: token_after(html, "_dstarToken"),

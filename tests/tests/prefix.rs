@@ -206,8 +206,9 @@ async fn open_live(server: &TestServer, path: &str) -> Tab {
     let raw = page.text();
     let html = &attributes(raw);
     assert!(
-        html.contains(r#"@post("/app/__dstar/stream""#),
-        "the stream opens under the prefix:\n{html}"
+        html.contains(r#""stream":"/app/__dstar/stream""#)
+            && html.contains(r#""pause":"/app/__dstar/pause""#),
+        "the stream opens and pauses under the prefix:\n{html}"
     );
     assert!(
         html.contains(r#"fetch("/app/__dstar/nav""#),
@@ -425,7 +426,10 @@ async fn a_prefix_with_a_parameter_is_the_one_the_request_named() {
     let live = server.get("/t/acme", &[]).await;
     assert_eq!(live.status, 200);
     let html = attributes(live.text());
-    assert!(html.contains(r#"@post("/t/acme/__dstar/stream""#), "{html}");
+    assert!(
+        html.contains(r#""stream":"/t/acme/__dstar/stream""#),
+        "{html}"
+    );
     assert_internal_paths_under("/t/acme", &html);
     assert_eq!(*outside.lock().unwrap(), Vec::<String>::new());
 }

@@ -60,6 +60,14 @@ fn args(args: &Args, errors: &mut Errors) {
             "`group` only applies to live pages; add `live` to `#[dstar::page]`",
         );
     }
+    if let Some(background) = &args.background
+        && args.live.is_none()
+    {
+        errors.spanned(
+            background,
+            "`background` only applies to live pages; add `live` to `#[dstar::page]`",
+        );
+    }
     for setting in [&args.group, &args.template, &args.layout]
         .into_iter()
         .flatten()

@@ -113,6 +113,9 @@ fn route(page: &Page) -> TokenStream {
     if args.live.is_some() {
         route.extend(quote!(.live()));
     }
+    if args.background.is_some() {
+        route.extend(quote!(.background()));
+    }
     for (setter, setting) in [
         ("group", &args.group),
         ("template", &args.template),

@@ -39,6 +39,8 @@ pub(crate) struct Page {
 pub(crate) struct Args {
     pub(crate) path: Option<LitStr>,
     pub(crate) live: Option<Ident>,
+    /// `background`: the page's stream stays open while its tab is hidden.
+    pub(crate) background: Option<Ident>,
     pub(crate) group: Option<Setting>,
     pub(crate) template: Option<Setting>,
     pub(crate) layout: Option<Setting>,
@@ -118,7 +120,8 @@ impl Method {
     }
 }
 
-const ARGUMENTS: &str = "expected one of: `path`, `live`, `group`, `template`, `layout`, `title`";
+const ARGUMENTS: &str =
+    "expected one of: `path`, `live`, `background`, `group`, `template`, `layout`, `title`";
 
 /// Parses `#[dstar::page(...)]`'s arguments, reporting each bad one.
 pub(crate) fn args(tokens: TokenStream, errors: &mut Errors) -> Args {
@@ -191,13 +194,21 @@ fn raw_args(input: ParseStream<'_>) -> syn::Result<Vec<RawArg>> {
 
 fn named_arg(args: &mut Args, key: Ident, value: Option<(Token![=], Expr)>, errors: &mut Errors) {
     let name = key.to_string();
-    if name == "live" {
+    let flag = match name.as_str() {
+        "live" => Some(&mut args.live),
+        "background" => Some(&mut args.background),
+        _ => None,
+    };
+    if let Some(flag) = flag {
         if let Some((eq, value)) = value {
-            errors.spanned(quote!(#eq #value), "`live` takes no value; write `live`");
-        } else if args.live.is_some() {
-            errors.spanned(&key, "duplicate argument `live`");
+            errors.spanned(
+                quote!(#eq #value),
+                format_args!("`{name}` takes no value; write `{name}`"),
+            );
+        } else if flag.is_some() {
+            errors.spanned(&key, format_args!("duplicate argument `{name}`"));
         } else {
-            args.live = Some(key);
+            *flag = Some(key);
         }
         return;
     }

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::page::{Mount, Page, SessionEnd, View, live_page_value};
 use crate::protocol::{
     ARGS_NAME, CLICK_HEADER, CLICK_NAME, EVENT_HEADER, EVENT_NAME, EVENT_PATH, LAST_EVENT_ID_NAME,
-    STREAM_PATH, TOKEN_HEADER, TOKEN_NAME, header, mount_prefix,
+    PAUSE_PATH, STREAM_PATH, TOKEN_HEADER, TOKEN_NAME, header, mount_prefix,
 };
 use crate::response::Sse;
 use crate::route::Route;
@@ -59,10 +59,15 @@ pub(crate) fn register_endpoints(
 ) -> Router<()> {
     let on_stream = app.clone();
     let on_event = app.clone();
+    let on_pause = app.clone();
     router
         .route(
             STREAM_PATH,
             post(move |req: Request| stream(on_stream.clone(), resolve.clone(), req)),
+        )
+        .route(
+            PAUSE_PATH,
+            post(move |req: Request| pause(on_pause.clone(), req)),
         )
         .route(
             EVENT_PATH,
@@ -126,7 +131,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
-        root_attributes: &root_attributes(app, id, prefix),
+        root_attributes: &root_attributes(app, &P::ROUTE, id, prefix),
         head: &crate::protocol::navigation_client_script(
             prefix,
             &nav_token(app, id),
@@ -186,11 +191,17 @@ fn new_session(
     )
 }
 
-/// The attributes of a live page's root: its token signals and the stream it opens (under
+/// The attributes of a live page's root: its token signals and the start of its stream (under
 /// `prefix`).
-fn root_attributes(app: &App, id: u128, prefix: &str) -> String {
+fn root_attributes(app: &App, route: &Route, id: u128, prefix: &str) -> String {
     let signals = token_signals(app, id);
-    let stream = crate::protocol::stream_action(prefix);
+    let config = app.sessions().config();
+    let stream = crate::protocol::live_start(
+        prefix,
+        config.hidden_pause,
+        config.browser_streams,
+        route.background,
+    );
     let mut attributes = String::from(" data-signals=\"");
     crate::sse::escape_html_into(&mut attributes, &signals);
     attributes.push_str("\" data-init=\"");
@@ -246,6 +257,31 @@ async fn stream(app: App, resolve: impl Fn(&str) -> Option<LiveTarget>, req: Req
             }
         },
     }
+}
+
+/// A tab pausing its stream (hidden, or over the browser's connection limit): the session
+/// ends the stream cleanly and waits the hidden-tab grace instead of the reconnect grace.
+/// Answered `204` whether or not the session still runs: a tab that comes back to a session
+/// gone is re-mounted by its stream as usual.
+async fn pause(app: App, req: Request) -> Response {
+    let (parts, _body) = req.into_parts();
+    match app
+        .keys()
+        .verify(header(&parts, &TOKEN_NAME), Purpose::Stream)
+    {
+        Ok(claims) => {
+            if let Some(handle) = app.sessions().handle(claims.session) {
+                tracing::debug!(session = %short_id(claims.session), "stream paused");
+                handle.push_control(Command::Pause);
+            }
+        }
+        // Nothing to pause: the tab's next stream re-mounts it (see the table above).
+        Err(TokenError::Expired) => {}
+        Err(err) => return refused(err),
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    crate::security::no_store(response.headers_mut());
+    response
 }
 
 fn refused(err: TokenError) -> Response {

@@ -32,6 +32,18 @@ pub struct SessionConfig {
     pub connect_deadline: Duration,
     /// How long a session waits for a dropped stream to reconnect before it terminates.
     pub reconnect_grace: Duration,
+    /// How long a tab stays hidden before its live stream pauses, giving the browser's
+    /// connection back (pages marked `background` keep streaming). The tab resumes when it is
+    /// shown again, catching up from where it stopped.
+    pub hidden_pause: Duration,
+    /// How long a session outlives a paused stream (a hidden tab, or one paused to keep the
+    /// browser under its connection limit). A tab shown again later is re-mounted in place.
+    pub hidden_grace: Duration,
+    /// How many live streams the tabs of one browser keep open to this site at once over
+    /// HTTP/1.1, where a browser allows six connections per site: past it, the tab focused
+    /// least recently pauses (and says so until it is focused). HTTP/2 shares one connection
+    /// and has no such limit. 0 turns the coordination off.
+    pub browser_streams: usize,
     /// How often an idle stream gets a heartbeat comment.
     pub heartbeat: Duration,
     /// How many recent events a session keeps for replay after a reconnect.
@@ -58,6 +70,9 @@ impl Default for SessionConfig {
             max_sessions: 100_000,
             connect_deadline: Duration::from_secs(30),
             reconnect_grace: Duration::from_secs(30),
+            hidden_pause: Duration::from_secs(5),
+            hidden_grace: Duration::from_secs(600),
+            browser_streams: 4,
             heartbeat: Duration::from_secs(15),
             replay_events: 64,
             replay_bytes: 4096,
@@ -371,6 +386,9 @@ pub(crate) enum Command {
     Attach(Box<Attach>),
     Detached(u64),
     Navigate(Box<Navigate>),
+    /// The tab paused its stream (hidden, or over the browser's connection limit): the
+    /// stream ends cleanly and the session waits the hidden-tab grace.
+    Pause,
     Disconnect,
     Shutdown,
 }
@@ -384,6 +402,7 @@ impl std::fmt::Debug for Command {
             Command::Attach(_) => "Attach",
             Command::Detached(_) => "Detached",
             Command::Navigate(_) => "Navigate",
+            Command::Pause => "Pause",
             Command::Disconnect => "Disconnect",
             Command::Shutdown => "Shutdown",
         })

@@ -92,6 +92,8 @@ enum Waiting {
     Attached,
     /// The stream dropped.
     Reconnect,
+    /// The tab paused its stream.
+    Paused,
 }
 
 impl Session {
@@ -138,7 +140,9 @@ impl Session {
                 command = mailbox.recv() => command,
                 () = tokio::time::sleep_until(match waiting {
                     Waiting::Attached => self.renew_at,
-                    Waiting::Connect | Waiting::Reconnect => deadline.min(self.renew_at),
+                    Waiting::Connect | Waiting::Reconnect | Waiting::Paused => {
+                        deadline.min(self.renew_at)
+                    }
                 }) => {
                     if !matches!(waiting, Waiting::Attached) && Instant::now() >= deadline {
                         break;
@@ -213,6 +217,16 @@ impl Session {
                     );
                     let result = Box::pin(self.navigate(*nav)).instrument(span).await;
                     let _ = reply.send(result);
+                }
+                Command::Pause => {
+                    // Whatever the stream's state: a tab hidden before its stream connected
+                    // pauses too. Ending the stream cleanly gives the browser its connection
+                    // back at once; the tab resumes with `Last-Event-ID`.
+                    if let Some(stream) = self.stream.take() {
+                        stream.end(End::Close, None);
+                    }
+                    waiting = Waiting::Paused;
+                    deadline = Instant::now() + self.app.sessions().config().hidden_grace;
                 }
                 Command::Disconnect => {
                     if let Some(stream) = self.stream.take() {
@@ -562,6 +576,7 @@ impl Session {
             &self.url,
             nav.history,
             &nav_token(&app, self.id),
+            route.background,
         );
         write_script(&mut out, &script, self.nonce());
         self.send(&out);

@@ -14,6 +14,7 @@ struct Chat {
 #[dstar::page(
     path = "/chat/{room}/{*rest}",
     live,
+    background,
     group = "main",
     layout = "app.html"
 )]
@@ -49,5 +50,6 @@ impl Chat {
 fn main() {
     let route = <Chat as dstar::Page>::ROUTE;
     assert!(route.live);
+    assert!(route.background);
     assert_eq!(route.group, "main");
 }
