@@ -708,3 +708,87 @@ async fn a_broadcast_is_encoded_once_and_each_session_numbers_it() {
         Some("2")
     );
 }
+
+async fn pause(server: &TestServer, token: &str) -> dstar_tests::Response {
+    server
+        .post("/__dstar/pause", &[("x-dstar-token", token)], b"")
+        .await
+}
+
+#[tokio::test]
+async fn a_paused_stream_ends_cleanly_and_its_session_waits_the_hidden_grace() {
+    let app = app_with(SessionConfig {
+        reconnect_grace: Duration::from_millis(100),
+        hidden_grace: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    });
+    let server = serve(&app).await;
+    let hidden = open_tab(&server, "/room").await;
+    let closed = open_tab(&server, "/room").await;
+    let mut hidden_stream = connect(&server, &hidden, None).await;
+    assert_eq!(send(&server, &hidden, "bump").await.status, 204);
+    assert_eq!(hidden_stream.expect_event(WAIT).await.id.as_deref(), Some("1"));
+
+    let paused = pause(&server, &hidden.stream_token).await;
+    assert_eq!(paused.status, 204);
+    assert_eq!(paused.header("cache-control"), Some("no-store"));
+    // The server ends the stream itself, cleanly: the browser gets its connection back.
+    assert_eq!(hidden_stream.next_event(WAIT).await.unwrap(), None);
+
+    // A tab closed after the pause is gone after the reconnect grace; the paused one is not.
+    drop(connect(&server, &closed, None).await);
+    wait_until("the closed tab's session ends", || app.sessions().len() == 1).await;
+    assert_eq!(send(&server, &hidden, "bump").await.status, 204);
+    assert_eq!(app.pubsub().publish("room", Message::new(10u64)), 1);
+
+    // Shown again: it resumes with exactly what it missed.
+    let mut resumed = connect(&server, &hidden, Some(1)).await;
+    let second = resumed.expect_event(WAIT).await;
+    let third = resumed.expect_event(WAIT).await;
+    assert_eq!(
+        (second.id.as_deref(), root_html(&second).as_str()),
+        (Some("2"), r#"<p id="n">2</p>"#)
+    );
+    assert_eq!(
+        (third.id.as_deref(), root_html(&third).as_str()),
+        (Some("3"), r#"<p id="n">12</p>"#)
+    );
+}
+
+#[tokio::test]
+async fn a_tab_hidden_before_its_stream_connected_keeps_its_session() {
+    let app = app_with(SessionConfig {
+        connect_deadline: Duration::from_millis(100),
+        hidden_grace: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    });
+    let server = serve(&app).await;
+    let background = open_tab(&server, "/room").await;
+    let _never = open_tab(&server, "/room").await;
+    assert_eq!(pause(&server, &background.stream_token).await.status, 204);
+    wait_until("the tab that never connected is reaped", || {
+        app.sessions().len() == 1
+    })
+    .await;
+    let mut stream = connect(&server, &background, None).await;
+    assert_eq!(send(&server, &background, "bump").await.status, 204);
+    assert_eq!(
+        root_html(&stream.expect_event(WAIT).await),
+        r#"<p id="n">1</p>"#
+    );
+}
+
+#[tokio::test]
+async fn pausing_checks_the_token_and_tolerates_a_session_gone() {
+    let app = app_with(SessionConfig::default());
+    let server = serve(&app).await;
+    let tab = open_tab(&server, "/room").await;
+    let forged = pause(&server, "forged").await;
+    assert_eq!(forged.status, 401);
+    assert!(forged.text().contains("stream refused"), "{}", forged.text());
+    // The event token is not a stream token.
+    assert_eq!(pause(&server, &tab.event_token).await.status, 401);
+    app.sessions().shutdown(WAIT).await;
+    // Nothing to pause: the tab's next stream re-mounts it.
+    assert_eq!(pause(&server, &tab.stream_token).await.status, 204);
+}
