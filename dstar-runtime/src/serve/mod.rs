@@ -1,7 +1,10 @@
 //! The HTTP server [`App::serve`](crate::app::App::serve) runs: hyper's HTTP/1.1 connections
 //! with the deadlines `axum::serve` does not have, an accept loop that survives running out of
 //! file descriptors, and a bounded graceful shutdown. With the `tls` feature it also serves
-//! TLS, with HTTP/2 where the client offers it (`Tls`).
+//! TLS, with HTTP/2 where the client offers it (`Tls`). Every request carries the client's
+//! address as axum's `ConnectInfo<SocketAddr>` (an extractor, as with
+//! `into_make_service_with_connect_info`): the peer of the TCP connection, so behind a proxy
+//! the proxy's.
 //!
 //! # Deadlines
 //!
@@ -234,10 +237,10 @@ pub(crate) async fn run(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 accept_errors.accepted();
                 connections.spawn(connection(
-                    stream,
+                    (stream, peer),
                     router.clone(),
                     config.clone(),
                     security.clone(),
@@ -303,7 +306,7 @@ fn is_connection_error(err: &io::Error) -> bool {
 /// Serves one connection until it closes, or until `stopped` says the server is shutting down
 /// and its request in flight is answered.
 async fn connection(
-    stream: TcpStream,
+    (stream, peer): (TcpStream, std::net::SocketAddr),
     router: axum::Router,
     config: ServeConfig,
     security: Security,
@@ -317,6 +320,7 @@ async fn connection(
         router,
         phase: phase.clone(),
         body_timeout: config.body_timeout,
+        peer,
     };
     let io = DeadlineIo::new(stream, phase);
     match security {

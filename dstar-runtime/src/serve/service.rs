@@ -24,6 +24,8 @@ pub(super) struct Service {
     pub(super) router: axum::Router,
     pub(super) phase: Arc<Phases>,
     pub(super) body_timeout: Duration,
+    /// The client's address, given to every request as axum's `ConnectInfo<SocketAddr>`.
+    pub(super) peer: std::net::SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Service {
@@ -33,7 +35,10 @@ impl hyper::service::Service<Request<Incoming>> for Service {
 
     fn call(&self, request: Request<Incoming>) -> ServedFuture {
         let in_flight = InFlight::start(self.phase.clone());
-        let request = request.map(|body| TimedBody::new(body, self.body_timeout));
+        let mut request = request.map(|body| TimedBody::new(body, self.body_timeout));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
         // A `Router` is always ready, and cloning it clones an `Arc`.
         let future = tower_service::Service::call(&mut self.router.clone(), request);
         ServedFuture {
