@@ -66,4 +66,4 @@ pub use asset::{DATASTAR_JS_SHA256, DATASTAR_JS_SIZE, DATASTAR_VERSION, datastar
 pub use paths::{screenshot_dir, target_dir};
 pub use server::{TestServer, datastar_js_route, datastar_page};
 pub use wait::wait_for;
-pub use webdriver::{Browser, Error, LogEntry, Tab, keys};
+pub use webdriver::{Browser, Error, Kind, LogEntry, Tab, keys};

@@ -444,6 +444,15 @@ impl Browser {
     }
 }
 
+/// What [`Tab::new_window`] opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A tab in the current window: the tabs before it go to the background (hidden).
+    Tab,
+    /// A window of its own: visible beside the others.
+    Window,
+}
+
 /// One browser session: a Chromium with its own profile, showing one page at a time.
 ///
 /// Dropping it ends the session (the browser quits) and deletes its profile.
@@ -595,6 +604,59 @@ impl Tab {
                 format!("the page did not become ready (Datastar never signalled ready?): {e}"),
             )
         })
+    }
+
+    // ----- tabs and windows of this browser session -----
+
+    /// Opens a new tab (`Kind::Tab`, sharing a window with the others, so only the front one is
+    /// visible) or window (`Kind::Window`, visible beside the others) in this browser session,
+    /// which shares the profile, cookies and connection pool with the first, switches to it and
+    /// returns its handle. Commands go to the current one.
+    #[track_caller]
+    pub fn new_window(&self, kind: Kind) -> String {
+        let kind = match kind {
+            Kind::Tab => "tab",
+            Kind::Window => "window",
+        };
+        let opened = self
+            .command("POST", "/window/new", Some(json!({ "type": kind })))
+            .unwrap_or_else(|e| self.fail(format!("new {kind}: {e}")));
+        let Some(handle) = opened["handle"].as_str() else {
+            self.fail(format!("new {kind}: no handle in {opened}"));
+        };
+        let handle = handle.to_owned();
+        self.switch_to(&handle);
+        // The readiness hook is installed per tab: the new one needs it too.
+        if let Err(e) = self.command(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": { "source": READY_HOOK },
+            })),
+        ) {
+            self.fail(format!("new {kind}: installing the readiness hook: {e}"));
+        }
+        handle
+    }
+
+    /// Makes the tab or window `handle` the current one and brings it to the front (a tab
+    /// becomes the visible one of its window).
+    #[track_caller]
+    pub fn switch_to(&self, handle: &str) {
+        if let Err(e) = self.command("POST", "/window", Some(json!({ "handle": handle }))) {
+            self.fail(format!("switch to {handle}: {e}"));
+        }
+    }
+
+    /// The handle of the current tab or window.
+    #[track_caller]
+    pub fn window_handle(&self) -> String {
+        match self.command("GET", "/window", None) {
+            Ok(Value::String(handle)) => handle,
+            Ok(other) => self.fail(format!("window handle: not a string: {other}")),
+            Err(e) => self.fail(format!("window handle: {e}")),
+        }
     }
 
     /// The current URL.

@@ -3,11 +3,9 @@
 //! soft navigation all work over it.
 #![cfg(feature = "browser")]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::Version;
 use axum::middleware::{Next, from_fn};
@@ -16,62 +14,14 @@ use dstar::security::{ContentSecurityPolicy, SecurityHeaders};
 use dstar::serve::Tls;
 use dstar_e2e::{Browser, datastar_js_route};
 use serde_json::json;
-use tokio::sync::oneshot;
+use support::TlsServer;
+
+mod support;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Every request the server answered: method, path and HTTP version.
 type Seen = Arc<Mutex<Vec<(String, String, Version)>>>;
-
-/// `App::serve_listener` on a thread and runtime of its own, stopped when dropped.
-struct TlsServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl TlsServer {
-    fn start(app: App, router: Router) -> Self {
-        let (ready, address) = std::sync::mpsc::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime for the server");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind 127.0.0.1:0");
-                ready.send(listener.local_addr().unwrap()).unwrap();
-                app.serve_listener(listener, router, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-        });
-        let addr = address.recv().expect("the server thread starts");
-        TlsServer {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.addr)
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.stop.take().map(|stop| stop.send(()));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 #[test]
 fn the_showcase_runs_over_http2_with_tls() {

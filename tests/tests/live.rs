@@ -727,7 +727,10 @@ async fn a_paused_stream_ends_cleanly_and_its_session_waits_the_hidden_grace() {
     let closed = open_tab(&server, "/room").await;
     let mut hidden_stream = connect(&server, &hidden, None).await;
     assert_eq!(send(&server, &hidden, "bump").await.status, 204);
-    assert_eq!(hidden_stream.expect_event(WAIT).await.id.as_deref(), Some("1"));
+    assert_eq!(
+        hidden_stream.expect_event(WAIT).await.id.as_deref(),
+        Some("1")
+    );
 
     let paused = pause(&server, &hidden.stream_token).await;
     assert_eq!(paused.status, 204);
@@ -737,7 +740,10 @@ async fn a_paused_stream_ends_cleanly_and_its_session_waits_the_hidden_grace() {
 
     // A tab closed after the pause is gone after the reconnect grace; the paused one is not.
     drop(connect(&server, &closed, None).await);
-    wait_until("the closed tab's session ends", || app.sessions().len() == 1).await;
+    wait_until("the closed tab's session ends", || {
+        app.sessions().len() == 1
+    })
+    .await;
     assert_eq!(send(&server, &hidden, "bump").await.status, 204);
     assert_eq!(app.pubsub().publish("room", Message::new(10u64)), 1);
 
@@ -785,7 +791,11 @@ async fn pausing_checks_the_token_and_tolerates_a_session_gone() {
     let tab = open_tab(&server, "/room").await;
     let forged = pause(&server, "forged").await;
     assert_eq!(forged.status, 401);
-    assert!(forged.text().contains("stream refused"), "{}", forged.text());
+    assert!(
+        forged.text().contains("stream refused"),
+        "{}",
+        forged.text()
+    );
     // The event token is not a stream token.
     assert_eq!(pause(&server, &tab.event_token).await.status, 401);
     app.sessions().shutdown(WAIT).await;

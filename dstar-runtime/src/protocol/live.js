@@ -257,6 +257,11 @@
     else focused();
   });
   window.addEventListener("focus", () => o && focused());
+  // A click or a key in a tab paused over the limit: the person is here, whatever the focus
+  // events said.
+  for (const type of ["pointerdown", "keydown"]) {
+    document.addEventListener(type, () => o && live.state === "paused" && focused(), true);
+  }
   window.addEventListener("pagehide", leave);
   document.addEventListener("datastar-fetch", (e) => {
     const type = e.detail && e.detail.type;

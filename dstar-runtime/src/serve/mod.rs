@@ -460,10 +460,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let _client = TcpStream::connect(addr).await.expect("connect");
-        let (stream, _) = listener.accept().await.expect("accept");
+        let accepted = listener.accept().await.expect("accept");
         let (_stop, stopped) = watch::channel(());
         let future = connection(
-            stream,
+            accepted,
             axum::Router::new(),
             ServeConfig::default(),
             Security::Plain,
