@@ -61,6 +61,9 @@ use proc_macro::TokenStream;
 /// - `live`: a live page. Each tab gets a session task that owns the page state; events and
 ///   messages reach that same value, and patches flow down one stream. Without it the page is
 ///   stateless: every request and every event mounts it afresh.
+/// - `background`, only with `live`: the page's stream stays open while its tab is hidden (a
+///   chat that updates the tab's title). By default a hidden tab's stream pauses and gives the
+///   browser's connection back; a background page keeps one for as long as it is open.
 /// - `group = "name"`, only with `live`: live pages of one group share a session, so
 ///   navigating between them is a soft navigation. The default group is `"default"`.
 /// - `template = "file.html"`: the template [`View::render`] renders.

@@ -13,6 +13,30 @@
 //! - A session whose stream never connects is reaped after `connect_deadline`.
 //! - When the stream drops, the session waits `reconnect_grace`; a reconnect within it resumes
 //!   the same state, otherwise `terminate` runs and the session is removed.
+//! - A tab that pauses its stream (`POST /__dstar/pause`: hidden for `hidden_pause`, or over
+//!   the browser's `browser_streams` limit) gets it ended cleanly, and the session waits
+//!   `hidden_grace` instead. The tab resumes with `Last-Event-ID` like any reconnect; past the
+//!   grace its stream finds the session gone and re-mounts it in place (below).
+//!
+//! # Many tabs
+//!
+//! The stream is run by dstar's live client script (`protocol/live.js`, inline in every live
+//! page), not by a Datastar `@post`: Datastar's own fetch can close a hidden tab's stream,
+//! but not after a delay, not only when no event is in flight, and not to keep several tabs
+//! under the browser's connection limit. The script reads the SSE events itself and hands
+//! each to Datastar as Datastar's fetch does (a `datastar-fetch` event on `document`), keeps
+//! the last whole event's id for `Last-Event-ID`, retries a failed stream with the same
+//! doubling back-off (reset by each open), and does not retry one the server ended. A pause
+//! is asked of the server rather than done by closing the connection: the server cannot tell
+//! a closed connection from a closed tab, and ending the response itself gives the
+//! connection back to the browser's pool at once. The script waits for the pause's answer
+//! before it opens the stream again, so a pause never lands on the stream that replaced it.
+//!
+//! Over HTTP/1.1 (the navigation entry's `nextHopProtocol`), tabs announce an open stream on
+//! a `BroadcastChannel` with when they were last focused, and withdraw it when they pause or
+//! go; every tab sorts the same list, so the ones focused least recently that are over the
+//! limit pause themselves, with no leader to elect. A tab opening its stream asks everyone to
+//! announce again, which also forgets tabs that crashed without a word.
 //! - Every event sent on the stream has an `id`. The session keeps a bounded ring of recent
 //!   events; a reconnect carrying `Last-Event-ID` gets exactly the events it missed, or a full
 //!   re-render when the ring no longer has them.
