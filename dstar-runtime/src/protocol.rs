@@ -481,6 +481,21 @@ mod tests {
     }
 
     #[test]
+    fn the_live_start_names_the_endpoints_under_the_prefix_and_the_settings() {
+        let start = live_start("/app", std::time::Duration::from_millis(1500), 4, true);
+        assert_eq!(
+            start,
+            r#"window.__dstar.live.start(el, $_dstarStream, {"background":true,"cap":4,"header":"x-dstar-token","hiddenPause":1500,"pause":"/app/__dstar/pause","retries":1000,"signal":"_dstarStream","stream":"/app/__dstar/stream"})"#
+        );
+        // A prefix is a path the browser sent: whatever it holds stays inside the JS string.
+        let hostile = live_start("/a'</script>", std::time::Duration::ZERO, 0, false);
+        assert!(
+            !hostile.contains("</script>") && !hostile.contains('\''),
+            "{hostile}"
+        );
+    }
+
+    #[test]
     fn scripts_are_byte_identical_to_the_originals() {
         assert_eq!(
             after_navigation_script("T", "/a?b", History::Push, "tok", false),

@@ -318,3 +318,43 @@ fn over_http2_ten_visible_tabs_all_stream_on_one_connection() {
     assert_eq!(connections.len(), 1, "one connection: {connections:?}");
     tab.assert_no_console_errors();
 }
+
+#[test]
+fn a_tab_shown_after_the_hidden_grace_is_re_mounted_in_place() {
+    let _serial = serial();
+    MOUNTS.store(0, Ordering::SeqCst);
+    let app = App::builder()
+        .client_url("/datastar.js")
+        .secret_key(b"many tabs test (a test key of 32+ bytes)")
+        .sessions(SessionConfig {
+            hidden_pause: Duration::from_millis(100),
+            hidden_grace: Duration::from_millis(100),
+            ..SessionConfig::default()
+        })
+        .build()
+        .unwrap();
+    let seen = Seen::default();
+    let server = TestServer::start(router(&app, &seen));
+    let browser = Browser::start();
+    let tab = browser.new_session();
+    tab.goto(&server.url("/board"));
+    let first = tab.window_handle();
+    tab.click("#bump");
+    wait_for_count(&tab, 1);
+    tab.eval("window.__marker = 7");
+
+    // Another tab goes in front; the first pauses, and its session outlives the grace no more.
+    tab.new_window(Kind::Tab);
+    tab.goto(&server.url("/board"));
+    wait_for("the hidden tab's session to end", WAIT, || {
+        app.sessions().len() == 1
+    });
+
+    tab.switch_to(&first);
+    wait_for_count(&tab, 0);
+    assert_eq!(MOUNTS.load(Ordering::SeqCst), 3, "mounted again, once");
+    assert_eq!(tab.eval("return window.__marker"), json!(7), "not reloaded");
+    tab.click("#bump");
+    wait_for_count(&tab, 1);
+    tab.assert_no_console_errors();
+}
