@@ -308,7 +308,9 @@ impl Error {
         }
     }
 
-    /// The answer as plain text, not logged: a 4xx's message, a 5xx's reason only.
+    /// The answer as plain text, not logged: a 4xx's message; for a 500 the reason only in
+    /// release builds, and in debug builds the reason, the message and the causes (which the
+    /// debug client script shows in the browser's console).
     pub(crate) fn plain_response(&self) -> Response {
         let Inner {
             status, message, ..
@@ -317,7 +319,15 @@ impl Error {
             // A 500's message is for the logs (it may name internals); other 5xx (a 503 "too
             // many sessions") are written for the person who sees them.
             if *status == StatusCode::INTERNAL_SERVER_ERROR {
-                let text = status.canonical_reason().unwrap_or("server error");
+                let reason = status.canonical_reason().unwrap_or("server error");
+                if !cfg!(debug_assertions) {
+                    return (*status, reason).into_response();
+                }
+                let mut text = format!("{reason}: {message}");
+                for cause in self.causes() {
+                    text.push_str("\n  caused by: ");
+                    text.push_str(&cause);
+                }
                 return (*status, text).into_response();
             }
         }
@@ -510,7 +520,7 @@ mod tests {
     }
 
     #[test]
-    fn the_browser_sees_only_the_reason_of_a_500() {
+    fn a_500_says_its_reason_and_only_debug_builds_add_the_message() {
         fn body(err: Error) -> (StatusCode, String) {
             let response = err.into_response();
             let status = response.status();
@@ -521,13 +531,17 @@ mod tests {
                 .unwrap();
             (status, String::from_utf8(body.to_vec()).unwrap())
         }
-        assert_eq!(
-            body(read_config().unwrap_err()),
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error".to_owned()
-            )
-        );
+        let (status, text) = body(read_config().unwrap_err());
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        if cfg!(debug_assertions) {
+            // Debug builds tell the developer (through the console) what failed.
+            assert!(
+                text.starts_with("Internal Server Error: No such file"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(text, "Internal Server Error");
+        }
         assert_eq!(
             body(Error::bad_request("nope")),
             (StatusCode::BAD_REQUEST, "nope".to_owned())

@@ -348,6 +348,15 @@ pub(crate) fn link_click(url: &str) -> String {
 /// keeping the tabs of one browser under its connection limit over HTTP/1.1.
 const LIVE_CLIENT: &str = include_str!("protocol/live.js");
 
+/// The development aid debug builds put in every page: failed dstar requests reported in the
+/// console with the page, event and message, and 5xx on the page (see `protocol/debug.js`).
+const DEBUG_CLIENT: &str = include_str!("protocol/debug.js");
+
+/// [`DEBUG_CLIENT`] in a script tag carrying `nonce`.
+pub(crate) fn debug_client_script(nonce: &str) -> String {
+    format!("<script nonce=\"{nonce}\">{DEBUG_CLIENT}</script>")
+}
+
 /// The client half of soft navigation: `window.__dstarNav(url, history)`, the `popstate`
 /// handler, and the session's navigation token. It posts to the navigation endpoint under
 /// `prefix`. The tag carries `nonce` (the page's script nonce, for a Content-Security-Policy).

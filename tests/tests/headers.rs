@@ -213,8 +213,9 @@ async fn every_page_response_has_its_own_nonce_on_its_scripts_and_in_its_policy(
         assert!(!policy.contains("'unsafe-inline'"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
         let nonces = script_nonces(first.text());
-        // The client's module script, and on live pages the navigation script too.
-        assert_eq!(nonces.len(), if path == "/" { 1 } else { 2 }, "{nonces:?}");
+        // The client's module script, the debug client (the tests are a debug build), and on
+        // live pages the live client (navigation and stream) too.
+        assert_eq!(nonces.len(), if path == "/" { 2 } else { 3 }, "{nonces:?}");
         assert!(nonces.iter().all(|n| *n == a), "{nonces:?} vs {a}");
     }
 }

@@ -184,10 +184,19 @@ impl Session {
                     let (result, ending) =
                         Box::pin(self.handle_info(message)).instrument(span).await;
                     if let Err(err) = result {
-                        crate::error::log(
-                            crate::error::Level::Error,
-                            &format!("`info` of `{}` failed: {err}", self.page.route().name),
-                        );
+                        let report =
+                            format!("`info` of `{}` failed: {err}", self.page.route().name);
+                        crate::error::log(crate::error::Level::Error, &report);
+                        // No request to answer: in debug builds the tab's console hears of it.
+                        if cfg!(debug_assertions) {
+                            let mut out = Vec::new();
+                            let script = crate::sse::console_script(
+                                crate::sse::ConsoleLevel::Error,
+                                &format!("dstar: {report}"),
+                            );
+                            write_script(&mut out, &script, self.nonce());
+                            self.send(&out);
+                        }
                     }
                     if let Some(ending) = ending {
                         self.end_on_purpose(ending);
