@@ -50,7 +50,11 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
     crate::sse::escape_html_into(&mut head_html, app.client_url());
     head_html.push_str("\"></script>");
     if cfg!(debug_assertions) {
-        head_html.push_str(&crate::protocol::debug_client_script(&nonce));
+        head_html.push_str(&crate::protocol::debug_client_script(
+            &nonce,
+            prefix,
+            app.templates().generation(),
+        ));
     }
     head_html.push_str(head);
     let layout = route.layout.unwrap_or(app.layout());

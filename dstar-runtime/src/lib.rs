@@ -8,7 +8,7 @@
 //! | wire | [`sse`], [`compress`], [`response`], [`signals`], [`token`], [`protocol`], [`security`] | Datastar's wire format, stream compression, SSE responses, untrusted signals, signed tokens, dstar's paths, headers and scripts, security headers and script nonces |
 //! | base | [`route`], [`template`], [`error`], [`metrics`] | routes and path patterns, minijinja templates and their helpers, the error type, the metrics dstar records |
 //! | model | [`app`], [`page`], [`pubsub`], [`serve`], [`session`] (`handle`, `outcomes`, `queue`, `page`) | configuration and services, the `Page` trait and what its methods get, topics, the HTTP server (connection deadlines, accept loop, shutdown; TLS with HTTP/2 behind `tls`), session handles, the answers of recent clicks |
-//! | transports | `document`, `stateless`, [`session`] (`endpoints`, `stream`, `task`, `tokens`), `nav` | serving a page: the document, stateless requests, live sessions, soft navigation |
+//! | transports | `document`, `stateless`, [`session`] (`endpoints`, `stream`, `task`, `tokens`), `nav`, `dev` | serving a page: the document, stateless requests, live sessions, soft navigation, live reload in debug builds |
 //! | assembly | [`router`] | the route table and the axum router: every page and `/__dstar/*` endpoint |
 //! | testing | `testing` (feature `testing`) | an in-process client for testing pages without a browser |
 #![deny(missing_docs)]
@@ -34,6 +34,7 @@ pub mod pubsub;
 pub mod serve;
 pub mod session;
 
+mod dev;
 mod document;
 mod nav;
 mod stateless;

@@ -9,6 +9,7 @@
 //! | what | value | written by | read by |
 //! | --- | --- | --- | --- |
 //! | [`STREAM_PATH`] | `/__dstar/stream` | the live client script, started by the page root's `data-init` | the stream endpoint |
+//! | [`DEV_PATH`] | `/__dstar/dev` | the debug client script (debug builds) | live reload |
 //! | [`PAUSE_PATH`] | `/__dstar/pause` | the live client script (a hidden tab, or over the browser's limit) | the pause endpoint |
 //! | [`EVENT_PATH`] | `/__dstar/event` | `event()` on live pages | the live event endpoint |
 //! | [`NAV_PATH`] | `/__dstar/nav` | the navigation client script | the navigation endpoint |
@@ -33,6 +34,8 @@ use http::HeaderName;
 pub const STREAM_PATH: &str = "/__dstar/stream";
 /// The path a live page's tab posts to when it pauses its stream.
 pub const PAUSE_PATH: &str = "/__dstar/pause";
+/// The path the debug client script polls for template changes (debug builds only).
+pub const DEV_PATH: &str = "/__dstar/dev";
 /// The path of the live event endpoint.
 pub const EVENT_PATH: &str = "/__dstar/event";
 /// The path of the soft-navigation endpoint.
@@ -352,9 +355,14 @@ const LIVE_CLIENT: &str = include_str!("protocol/live.js");
 /// console with the page, event and message, and 5xx on the page (see `protocol/debug.js`).
 const DEBUG_CLIENT: &str = include_str!("protocol/debug.js");
 
-/// [`DEBUG_CLIENT`] in a script tag carrying `nonce`.
-pub(crate) fn debug_client_script(nonce: &str) -> String {
-    format!("<script nonce=\"{nonce}\">{DEBUG_CLIENT}</script>")
+/// [`DEBUG_CLIENT`] in a script tag carrying `nonce`, told where to ask for template changes
+/// (under `prefix`) and which version of the templates rendered the page.
+pub(crate) fn debug_client_script(nonce: &str, prefix: &str, generation: u64) -> String {
+    format!(
+        "<script nonce=\"{nonce}\">window.__dstarDev = {{url: {}, generation: {}}};\n{DEBUG_CLIENT}</script>",
+        js_string(&format!("{prefix}{DEV_PATH}")),
+        js_string(&generation.to_string()),
+    )
 }
 
 /// The client half of soft navigation: `window.__dstarNav(url, history)`, the `popstate`

@@ -158,6 +158,7 @@ impl Pages {
             });
             router = crate::nav::register(router, &app, move |path| live_target(&table, path));
         }
+        router = crate::dev::register(router, &app);
         Ok(Router::new().merge(router).with_state(()))
     }
 }

@@ -31,6 +31,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -163,6 +164,11 @@ pub struct Engine {
     env: RwLock<Arc<Environment<'static>>>,
     sources: Templates,
     stamp: Mutex<Option<SystemTime>>,
+    /// Counts rebuilds from a start that differs between processes, so a page rendered by
+    /// the previous run of a restarted server sees a different number.
+    generation: AtomicU64,
+    /// The generation open tabs were last told about (see [`Engine::take_change`]).
+    announced: AtomicU64,
 }
 
 impl Engine {
@@ -173,11 +179,30 @@ impl Engine {
         } else {
             None
         });
+        let start = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64);
         Engine {
             env: RwLock::new(Arc::new(env)),
             sources,
             stamp,
+            generation: AtomicU64::new(start),
+            announced: AtomicU64::new(start),
         }
+    }
+
+    /// Which version of the template files the engine renders: changes each time a template
+    /// file changes (in debug builds, where files are watched), and between runs.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Checks the template files; `Some(generation)` the first time a change is seen since
+    /// the last call that returned one (live reload re-renders open tabs once per change).
+    pub(crate) fn take_change(&self) -> Option<u64> {
+        drop(self.env());
+        let generation = self.generation();
+        (self.announced.swap(generation, Ordering::SeqCst) != generation).then_some(generation)
     }
 
     /// The current environment (rebuilt first if a template file changed, in debug builds).
@@ -189,6 +214,7 @@ impl Engine {
                 *stamp = newest;
                 let fresh = Arc::new(make_env(&self.sources));
                 *self.env.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                self.generation.fetch_add(1, Ordering::SeqCst);
             }
         }
         self.env.read().unwrap_or_else(|e| e.into_inner()).clone()

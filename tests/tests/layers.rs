@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "document",
             "stateless",
             "nav",
+            "dev",
             "session",
             "session::endpoints",
             "session::stream",

@@ -57,4 +57,24 @@
     if (response.status >= 500) overlay(text);
     return response;
   };
+
+  // Live reload: once a second while the tab is visible, which version of the templates the
+  // server renders. Live pages are rendered again by their sessions; others reload.
+  const dev = window.__dstarDev;
+  const poll = async () => {
+    if (!document.hidden) {
+      try {
+        const answer = await fetch(dev.url, { cache: "no-store" });
+        const generation = answer.ok ? await answer.text() : dev.generation;
+        if (generation !== dev.generation) {
+          dev.generation = generation;
+          const live = window.__dstar && window.__dstar.live;
+          const streaming = live && live.state !== "idle" && live.state !== "stopped";
+          if (!streaming) window.location.reload();
+        }
+      } catch (e) {}
+    }
+    setTimeout(poll, 1000);
+  };
+  if (dev) setTimeout(poll, 1000);
 })();

@@ -195,6 +195,12 @@ impl Registry {
     }
 
     /// Sends a control command to every session (outside the registry's lock).
+    /// Tells every session to render its page again and send it whole: live reload, when a
+    /// template file changed (debug builds).
+    pub(crate) fn rerender_all(&self) {
+        self.tell_all(|| Command::Rerender);
+    }
+
     fn tell_all(&self, command: impl Fn() -> Command) {
         let mailboxes: Vec<Arc<Mailbox>> = {
             let slots = self.lock();
@@ -386,6 +392,8 @@ pub(crate) enum Command {
     Attach(Box<Attach>),
     Detached(u64),
     Navigate(Box<Navigate>),
+    /// Render the page again and send it whole (a template changed, in debug builds).
+    Rerender,
     /// The tab paused its stream (hidden, or over the browser's connection limit): the
     /// stream ends cleanly and the session waits the hidden-tab grace.
     Pause,
@@ -402,6 +410,7 @@ impl std::fmt::Debug for Command {
             Command::Attach(_) => "Attach",
             Command::Detached(_) => "Detached",
             Command::Navigate(_) => "Navigate",
+            Command::Rerender => "Rerender",
             Command::Pause => "Pause",
             Command::Disconnect => "Disconnect",
             Command::Shutdown => "Shutdown",

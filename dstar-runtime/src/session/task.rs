@@ -188,15 +188,7 @@ impl Session {
                             format!("`info` of `{}` failed: {err}", self.page.route().name);
                         crate::error::log(crate::error::Level::Error, &report);
                         // No request to answer: in debug builds the tab's console hears of it.
-                        if cfg!(debug_assertions) {
-                            let mut out = Vec::new();
-                            let script = crate::sse::console_script(
-                                crate::sse::ConsoleLevel::Error,
-                                &format!("dstar: {report}"),
-                            );
-                            write_script(&mut out, &script, self.nonce());
-                            self.send(&out);
-                        }
+                        self.console_error(&report);
                     }
                     if let Some(ending) = ending {
                         self.end_on_purpose(ending);
@@ -227,6 +219,7 @@ impl Session {
                     let result = Box::pin(self.navigate(*nav)).instrument(span).await;
                     let _ = reply.send(result);
                 }
+                Command::Rerender => self.rerender(),
                 Command::Pause => {
                     // Whatever the stream's state: a tab hidden before its stream connected
                     // pauses too. Ending the stream cleanly gives the browser its connection
@@ -515,6 +508,37 @@ impl Session {
         let mut out = Vec::new();
         write_root_patch(&mut out, &body);
         Ok(self.stamp(&out))
+    }
+
+    /// Renders the page again and sends it whole (live reload). A template that no longer
+    /// renders is reported (and, in debug builds, in the tab's console); the tab keeps what
+    /// it shows.
+    fn rerender(&mut self) {
+        match self.full_render() {
+            Ok(bytes) => {
+                if let Some(stream) = &self.stream {
+                    stream.push(bytes, usize::MAX);
+                }
+            }
+            Err(err) => {
+                let report = format!("`{}` did not render: {err}", self.page.route().name);
+                crate::error::log(crate::error::Level::Error, &report);
+                self.console_error(&report);
+            }
+        }
+    }
+
+    /// In debug builds, logs `report` in the tab's console.
+    fn console_error(&mut self, report: &str) {
+        if cfg!(debug_assertions) {
+            let mut out = Vec::new();
+            let script = crate::sse::console_script(
+                crate::sse::ConsoleLevel::Error,
+                &format!("dstar: {report}"),
+            );
+            write_script(&mut out, &script, self.nonce());
+            self.send(&out);
+        }
     }
 
     fn renew_tokens(&mut self) {
