@@ -3,7 +3,7 @@
 //! too), and open tabs that follow template edits.
 #![cfg(feature = "browser")]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use dstar::{App, Ctx, Error, Html, Mount, Templates, View};
@@ -145,7 +145,7 @@ impl StillNote {
 
 /// Writes `note.html` in `dir`, dated `age` before now (distinct times whatever the file
 /// system's clock granularity).
-fn write_note(dir: &PathBuf, words: &str, age: Duration) {
+fn write_note(dir: &Path, words: &str, age: Duration) {
     let path = dir.join("note.html");
     let source = format!(
         r#"<p id="note">{words} {{{{ clicks }}}}</p><button id="click" data-on:click="{{{{ event('click') }}}}">+1</button>"#
