@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
+
 use crate::error::{Error, Result};
 use crate::pubsub::{LocalPubSub, PubSub};
 use crate::security::SecurityHeaders;
@@ -40,7 +42,7 @@ struct Inner {
     client_url: String,
     layout: String,
     error_template: String,
-    state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     pubsub: Arc<dyn PubSub>,
     sessions: Registry,
     csrf_ttl: Duration,
@@ -96,13 +98,17 @@ impl App {
         self.inner
             .state
             .get(&TypeId::of::<T>())
-            .and_then(|boxed| boxed.downcast_ref())
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "no app state of type `{}`: add it with `App::builder().state(...)`",
-                    std::any::type_name::<T>()
-                ))
-            })
+            .and_then(|shared| shared.downcast_ref())
+            .ok_or_else(missing_state::<T>)
+    }
+
+    /// App state of type `T`, shared: what the [`AppState`] extractor hands a handler.
+    pub fn shared_state<T: Send + Sync + 'static>(&self) -> Result<Arc<T>> {
+        self.inner
+            .state
+            .get(&TypeId::of::<T>())
+            .and_then(|shared| Arc::clone(shared).downcast().ok())
+            .ok_or_else(missing_state::<T>)
     }
 
     /// The template engine.
@@ -283,7 +289,7 @@ pub struct AppBuilder {
     client_url: String,
     layout: String,
     error_template: String,
-    state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     pubsub: Option<Arc<dyn PubSub>>,
     sessions: SessionConfig,
     csrf_ttl: Duration,
@@ -351,9 +357,10 @@ impl AppBuilder {
         self
     }
 
-    /// Adds app state that pages read with `state::<T>()`. One value per type.
+    /// Adds app state that pages read with `state::<T>()` and the app's own axum handlers with
+    /// the [`AppState<T>`] extractor. One value per type.
     pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.state.insert(TypeId::of::<T>(), Box::new(value));
+        self.state.insert(TypeId::of::<T>(), Arc::new(value));
         self
     }
 
@@ -567,5 +574,57 @@ mod tests {
         assert!(shown.contains("DSTAR_SECRET_KEY"), "{shown}");
         assert!(shown.contains("openssl rand -hex 32"), "{shown}");
         assert!(!shown.contains("MissingSecretKey"), "{shown}");
+    }
+}
+
+fn missing_state<T>() -> Error {
+    Error::internal(format!(
+        "no app state of type `{}`: add it with `App::builder().state(...)`",
+        std::any::type_name::<T>()
+    ))
+}
+
+/// Extracts app state registered with [`AppBuilder::state`] in the app's own axum handlers,
+/// so state is registered once for pages and handlers alike. The router needs the [`App`] as
+/// its state: `into_router` returns a router of any state type, so add the handlers and then
+/// `.with_state(app)`.
+///
+/// ```ignore
+/// async fn sign_in(AppState(users): AppState<Users>) -> &'static str {
+///     // `users` is the `Arc<Users>` pages read with `state::<Users>()`.
+///     "welcome"
+/// }
+///
+/// let app = App::builder().state(Users::default()).build()?;
+/// let router: axum::Router = dstar::router![Home]
+///     .into_router(app.clone())
+///     .route("/login", post(sign_in))
+///     .with_state(app);
+/// ```
+///
+/// A state never registered answers `500` naming the type and the fix, and logs it.
+#[derive(Debug)]
+pub struct AppState<T>(pub Arc<T>);
+
+impl<T> std::ops::Deref for AppState<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<S, T> axum::extract::FromRequestParts<S> for AppState<T>
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+    T: Send + Sync + 'static,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(_parts: &mut http::request::Parts, state: &S) -> Result<Self> {
+        <App as FromRef<S>>::from_ref(state)
+            .shared_state()
+            .map(AppState)
     }
 }
