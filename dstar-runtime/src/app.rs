@@ -43,6 +43,7 @@ struct Inner {
     layout: String,
     error_template: String,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    layout_values: Option<LayoutValues>,
     pubsub: Arc<dyn PubSub>,
     sessions: Registry,
     csrf_ttl: Duration,
@@ -82,6 +83,7 @@ impl App {
             layout: DEFAULT_LAYOUT.to_owned(),
             error_template: DEFAULT_ERROR_TEMPLATE.to_owned(),
             state: HashMap::new(),
+            layout_values: None,
             pubsub: None,
             sessions: SessionConfig::default(),
             csrf_ttl: Duration::from_secs(12 * 3600),
@@ -109,6 +111,15 @@ impl App {
             .get(&TypeId::of::<T>())
             .and_then(|shared| Arc::clone(shared).downcast().ok())
             .ok_or_else(missing_state::<T>)
+    }
+
+    /// The values the layout gets as `app` for a page requested with `parts` (see
+    /// [`AppBuilder::layout_values`]).
+    pub(crate) fn layout_values(&self, parts: &http::request::Parts) -> minijinja::Value {
+        match &self.inner.layout_values {
+            Some(values) => values(parts),
+            None => minijinja::Value::from(std::collections::BTreeMap::<String, String>::new()),
+        }
     }
 
     /// The template engine.
@@ -290,6 +301,7 @@ pub struct AppBuilder {
     layout: String,
     error_template: String,
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    layout_values: Option<LayoutValues>,
     pubsub: Option<Arc<dyn PubSub>>,
     sessions: SessionConfig,
     csrf_ttl: Duration,
@@ -361,6 +373,26 @@ impl AppBuilder {
     /// the [`AppState<T>`] extractor. One value per type.
     pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// Values every layout render gets as `app`, made from the page's request: the signed-in
+    /// user from a cookie, a site name, a feature flag. A layout writes
+    /// `{% if app.user %}{{ app.user.name }}{% endif %}`; soft navigation renders the layout's
+    /// title with the navigation request's values. Without this, `app` is an empty map.
+    ///
+    /// ```ignore
+    /// App::builder().layout_values(|request: &http::request::Parts| {
+    ///     serde_json::json!({ "user": current_user(&request.headers) })
+    /// })
+    /// ```
+    pub fn layout_values<V: serde::Serialize>(
+        mut self,
+        values: impl Fn(&http::request::Parts) -> V + Send + Sync + 'static,
+    ) -> Self {
+        self.layout_values = Some(Arc::new(move |parts| {
+            minijinja::Value::from_serialize(values(parts))
+        }));
         self
     }
 
@@ -456,6 +488,7 @@ impl AppBuilder {
                 layout: self.layout,
                 error_template: self.error_template,
                 state: self.state,
+                layout_values: self.layout_values,
                 pubsub: self
                     .pubsub
                     .unwrap_or_else(|| Arc::new(LocalPubSub::default())),
@@ -576,6 +609,9 @@ mod tests {
         assert!(!shown.contains("MissingSecretKey"), "{shown}");
     }
 }
+
+/// What [`AppBuilder::layout_values`] keeps: the app's values for the layout, from a request.
+type LayoutValues = Arc<dyn Fn(&http::request::Parts) -> minijinja::Value + Send + Sync>;
 
 fn missing_state<T>() -> Error {
     Error::internal(format!(

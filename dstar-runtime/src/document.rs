@@ -25,6 +25,8 @@ pub(crate) struct Shell<'a> {
     pub(crate) nonce: Nonce,
     /// The path the app is mounted under: the layout's helpers put app paths under it.
     pub(crate) prefix: &'a str,
+    /// The page request, for the app's layout values.
+    pub(crate) parts: &'a http::request::Parts,
 }
 
 /// Wraps a page body in its root element and layout.
@@ -36,6 +38,7 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
         head,
         nonce,
         prefix,
+        parts,
     } = shell;
     let mut root = String::with_capacity(body.0.len() + 64);
     root.push_str("<div id=\"");
@@ -64,6 +67,7 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
         body => minijinja::Value::from_safe_string(root),
         nonce => nonce,
         dstar => minijinja::context! { prefix => prefix },
+        app => app.layout_values(parts),
     };
     Ok(app.templates().render(layout, ctx)?)
 }
@@ -76,7 +80,7 @@ pub(crate) fn layout_title(
     app: &App,
     route: &Route,
     title: Option<&str>,
-    prefix: &str,
+    (prefix, parts): (&str, &http::request::Parts),
 ) -> Result<String> {
     let title = title.or(route.title).unwrap_or(route.name);
     let layout = route.layout.unwrap_or(app.layout());
@@ -86,6 +90,7 @@ pub(crate) fn layout_title(
         body => minijinja::Value::from_safe_string(String::new()),
         nonce => "",
         dstar => minijinja::context! { prefix => prefix },
+        app => app.layout_values(parts),
     };
     let html = app.templates().render(layout, ctx)?;
     Ok(title_text(&html).unwrap_or_else(|| title.to_owned()))

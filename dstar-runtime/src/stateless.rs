@@ -77,6 +77,7 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Str
         head: "",
         nonce,
         prefix,
+        parts,
     };
     let html = document(app, &P::ROUTE, shell)?;
     Ok((html, nonce))

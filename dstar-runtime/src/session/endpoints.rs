@@ -139,6 +139,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
         ),
         nonce,
         prefix,
+        parts,
     };
     let html = document(app, &P::ROUTE, shell)?;
     let session = new_session(

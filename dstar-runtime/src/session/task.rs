@@ -593,7 +593,12 @@ impl Session {
 
         let route = self.page.route();
         // What a full load would show: the title through the layout ("Item · MyApp").
-        let title = crate::document::layout_title(&app, route, title.as_deref(), self.prefix())?;
+        let title = crate::document::layout_title(
+            &app,
+            route,
+            title.as_deref(),
+            (self.prefix(), &nav.parts),
+        )?;
         let mut out = Vec::new();
         let json = token_signals(&app, self.id);
         PatchSignals::raw(&json).write_to(&mut out);
