@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 
+use crate::cookie::{Cookie, Cookies};
 use crate::error::{Error, Result};
 use crate::pubsub::{LocalPubSub, PubSub};
 use crate::security::SecurityHeaders;
@@ -120,6 +121,19 @@ impl App {
             Some(values) => values(parts),
             None => minijinja::Value::from(std::collections::BTreeMap::<String, String>::new()),
         }
+    }
+
+    /// The cookies of a request with these `headers`, for the app's own axum handlers (pages
+    /// get them from `Mount::cookies` and `Ctx::cookies`).
+    pub fn cookies<'a>(&'a self, headers: &'a http::HeaderMap) -> Cookies<'a> {
+        Cookies::new(headers, &self.inner.keys)
+    }
+
+    /// The `Set-Cookie` header value for `cookie`, signed or encrypted with the app's key as it
+    /// asks, for the app's own axum handlers (a login route). Fails on a name that is not an
+    /// HTTP token.
+    pub fn cookie_header(&self, cookie: &Cookie) -> Result<http::HeaderValue> {
+        cookie.to_header(&self.inner.keys).map_err(Error::internal)
     }
 
     /// The template engine.

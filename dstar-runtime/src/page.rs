@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
+use crate::cookie::{Cookie, Cookies};
 use crate::error::{Error, Result};
 use crate::protocol::{EVENT_PATH, History, is_same_origin_path};
 use crate::route::Route;
@@ -94,6 +95,10 @@ pub struct Mount<'a> {
     pub(crate) session: Option<SessionHandle>,
     pub(crate) subscriptions: Vec<String>,
     pub(crate) title: Option<String>,
+    /// `Set-Cookie` values for the page's answer.
+    pub(crate) set_cookies: Vec<http::HeaderValue>,
+    /// Tags of the live session (see [`Mount::tag`]).
+    pub(crate) tags: Vec<String>,
 }
 
 impl fmt::Debug for Mount<'_> {
@@ -124,6 +129,32 @@ impl<'a> Mount<'a> {
             session,
             subscriptions: Vec::new(),
             title: None,
+            set_cookies: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// The request's cookies: plain, signed and private (see [`Cookies`]).
+    pub fn cookies(&self) -> Cookies<'_> {
+        Cookies::new(&self.parts.headers, self.app.keys())
+    }
+
+    /// Sets `cookie` with the page's answer: a full load, or the stream answer of a tab
+    /// re-mounted in place. A soft navigation has no page answer: cookies set then are not
+    /// sent (a warning is logged); set them in an event handler. Fails on a name that is not
+    /// an HTTP token.
+    pub fn set_cookie(&mut self, cookie: Cookie) -> Result<()> {
+        self.set_cookies.push(self.app.cookie_header(&cookie)?);
+        Ok(())
+    }
+
+    /// Tags a live page's session, for example with the signed-in user's id, so that
+    /// [`Registry::end_tagged`](crate::session::handle::Registry::end_tagged) can end every tab of
+    /// that user at logout. A tab re-mounted in place runs `mount` again and so is tagged
+    /// again. Does nothing on a stateless page (there is no session).
+    pub fn tag(&mut self, tag: impl Into<String>) {
+        if self.session.is_some() {
+            self.tags.push(tag.into());
         }
     }
 
@@ -380,6 +411,10 @@ pub struct Ctx<'a> {
     /// The path the app is mounted under (see `protocol::mount_prefix`).
     pub(crate) prefix: &'a str,
     pub(crate) ending: Option<SessionEnd>,
+    /// The headers of the request being answered (an event's), when there is one.
+    pub(crate) request: Option<&'a http::HeaderMap>,
+    /// `Set-Cookie` values for the event's answer.
+    pub(crate) set_cookies: Vec<http::HeaderValue>,
 }
 
 /// How a live session that a handler ends on purpose leaves its tab (see
@@ -458,7 +493,40 @@ impl<'a> Ctx<'a> {
             url: None,
             prefix,
             ending: None,
+            request: None,
+            set_cookies: Vec::new(),
         }
+    }
+
+    /// The cookies of the request being answered: an event's (on a live page, the event
+    /// POST's, so they are current); none in `info`, which answers no request.
+    pub fn cookies(&self) -> Cookies<'_> {
+        static NONE: std::sync::OnceLock<http::HeaderMap> = std::sync::OnceLock::new();
+        let headers = self
+            .request
+            .unwrap_or_else(|| NONE.get_or_init(http::HeaderMap::new));
+        Cookies::new(headers, self.app.keys())
+    }
+
+    /// A header of the request being answered (an event's), as text; none in `info`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.request?.get(name)?.to_str().ok()
+    }
+
+    /// Sets `cookie` with the event's answer (a stateless page's one-shot stream, a live
+    /// page's `204`; the browser applies both). In `info` there is no answer: it fails. A
+    /// click the server answers again from its log of recent clicks (a retry) sends no
+    /// cookies. Fails on a name that is not an HTTP token.
+    pub fn set_cookie(&mut self, cookie: Cookie) -> Result<()> {
+        if self.request.is_none() {
+            return Err(Error::internal(format!(
+                "cannot set cookie `{}` here: `info` answers no request (set it in an event \
+                 handler or in `mount`)",
+                cookie.name()
+            )));
+        }
+        self.set_cookies.push(self.app.cookie_header(&cookie)?);
+        Ok(())
     }
 
     /// App state registered with `App::builder().state(...)`.

@@ -49,12 +49,17 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     match result {
-        Ok((html, nonce)) => html_response(&app, html, nonce),
+        Ok((html, nonce, cookies)) => {
+            crate::cookie::with_cookies(html_response(&app, html, nonce), cookies)
+        }
         Err(err) => error_page(&app, err.under_prefix(mount_prefix(&parts))),
     }
 }
 
-async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(String, Nonce)> {
+async fn render<P: Page>(
+    app: &App,
+    parts: &http::request::Parts,
+) -> Result<(String, Nonce, Vec<http::HeaderValue>)> {
     let params = P::ROUTE.params(parts.uri.path());
     let mut mount = Mount::new(app, parts, &params, None);
     let page = P::mount(&mut mount).await?;
@@ -80,7 +85,7 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Str
         parts,
     };
     let html = document(app, &P::ROUTE, shell)?;
-    Ok((html, nonce))
+    Ok((html, nonce, mount.set_cookies))
 }
 
 async fn event<P: Page>(app: App, req: Request) -> Response {
@@ -96,12 +101,12 @@ async fn event<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     let mut response = match result {
-        Ok(out) => {
+        Ok((out, cookies)) => {
             let mut answer = Sse::once(out);
             if app.compress_streams() {
                 answer = answer.encoding(crate::compress::negotiate(&parts.headers));
             }
-            answer.into_response()
+            crate::cookie::with_cookies(answer.into_response(), cookies)
         }
         Err(err) => err.under_prefix(mount_prefix(&parts)).into_event_response(),
     };
@@ -113,7 +118,7 @@ async fn run_event<P: Page>(
     app: &App,
     parts: &http::request::Parts,
     body: Body,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, Vec<http::HeaderValue>)> {
     let token = header(parts, &TOKEN_NAME);
     app.keys().verify(token, Purpose::Csrf).map_err(|err| {
         Error::forbidden(format!("event refused: {err} (the `{TOKEN_HEADER}` header must carry the token issued with the page)"))
@@ -154,6 +159,7 @@ async fn run_event<P: Page>(
             prefix,
         },
     );
+    cx.request = Some(&parts.headers);
     let started = std::time::Instant::now();
     let result = page.event(&mut cx, Event::new(name, &raw)).await;
     let result = result.and_then(|()| {
@@ -165,5 +171,5 @@ async fn run_event<P: Page>(
     });
     let status = result.as_ref().err().map(Error::status);
     crate::metrics::event_handled(P::ROUTE.name, status, started.elapsed());
-    result.map(|()| cx.out)
+    result.map(|()| (cx.out, cx.set_cookies))
 }

@@ -130,6 +130,8 @@ pub use dstar_runtime::http;
 #[doc(inline)]
 pub use dstar_runtime::app::{App, AppState};
 #[doc(inline)]
+pub use dstar_runtime::cookie::{Cookie, Cookies, SameSite};
+#[doc(inline)]
 pub use dstar_runtime::error::{Error, Result};
 #[doc(inline)]
 pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, SessionEnd, View};

@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "wire",
         &[
-            "sse", "compress", "response", "signals", "token", "protocol", "security",
+            "sse", "compress", "response", "signals", "token", "cookie", "protocol", "security",
         ],
     ),
     ("base", &["route", "template", "error", "metrics"]),

@@ -20,7 +20,7 @@ use super::outcomes::{Ended, Outcomes};
 use super::page::LiveTarget;
 use super::queue::StreamQueue;
 use crate::error::Result;
-use crate::page::Message;
+use crate::page::{Message, SessionEnd};
 use crate::protocol::History;
 
 /// Live session settings.
@@ -98,6 +98,16 @@ pub struct Registry {
     tasks: AtomicUsize,
     /// Woken when the last task ends, for [`shutdown`](Self::shutdown).
     idle: Notify,
+    tags: Mutex<Tags>,
+}
+
+/// Sessions by tag ([`Mount::tag`](crate::page::Mount::tag)). Ended sessions are dropped
+/// lazily, as PubSub drops them: when their tag is used again, and from the whole map once it
+/// has doubled since the last sweep, so it stays within twice its live size.
+#[derive(Debug, Default)]
+struct Tags {
+    sessions: HashMap<String, Vec<SessionHandle>>,
+    swept_at: usize,
 }
 
 #[derive(Debug)]
@@ -145,7 +155,46 @@ impl Registry {
             ended: Ended::default(),
             tasks: AtomicUsize::new(0),
             idle: Notify::new(),
+            tags: Mutex::default(),
         }
+    }
+
+    /// Tags `session` with each of `tags`.
+    pub(crate) fn tag(&self, session: &SessionHandle, tags: Vec<String>) {
+        if tags.is_empty() {
+            return;
+        }
+        let mut all = self.tags.lock().unwrap_or_else(|e| e.into_inner());
+        for tag in tags {
+            let sessions = all.sessions.entry(tag).or_default();
+            sessions.retain(|s| !s.is_closed() && s.id() != session.id());
+            sessions.push(session.clone());
+        }
+        if all.sessions.len() >= 64 && all.sessions.len() >= 2 * all.swept_at {
+            all.sessions.retain(|_, sessions| {
+                sessions.retain(|s| !s.is_closed());
+                !sessions.is_empty()
+            });
+            all.swept_at = all.sessions.len();
+        }
+    }
+
+    /// Ends every running session tagged `tag` on purpose, as a handler's
+    /// [`Ctx::end_session`](crate::page::Ctx::end_session) would: each tab gets `ending` (the
+    /// login page after a logout), `terminate` runs, and the tabs are never re-mounted by
+    /// their retries (see the session module's table). Returns how many were told.
+    pub fn end_tagged(&self, tag: &str, ending: SessionEnd) -> usize {
+        let sessions = self
+            .tags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions
+            .remove(tag)
+            .unwrap_or_default();
+        sessions
+            .iter()
+            .filter(|session| session.push_control(Command::End(ending.clone())))
+            .count()
     }
 
     /// The settings sessions run with.
@@ -394,6 +443,8 @@ pub(crate) enum Command {
     Navigate(Box<Navigate>),
     /// Render the page again and send it whole (a template changed, in debug builds).
     Rerender,
+    /// End the session on purpose, as a handler's `Ctx::end_session` does.
+    End(SessionEnd),
     /// The tab paused its stream (hidden, or over the browser's connection limit): the
     /// stream ends cleanly and the session waits the hidden-tab grace.
     Pause,
@@ -411,6 +462,7 @@ impl std::fmt::Debug for Command {
             Command::Detached(_) => "Detached",
             Command::Navigate(_) => "Navigate",
             Command::Rerender => "Rerender",
+            Command::End(_) => "End",
             Command::Pause => "Pause",
             Command::Disconnect => "Disconnect",
             Command::Shutdown => "Shutdown",
@@ -435,7 +487,10 @@ pub(crate) struct Navigate {
 pub(crate) struct EventCommand {
     pub(crate) name: String,
     pub(crate) signals: Bytes,
-    pub(crate) reply: oneshot::Sender<Result<()>>,
+    /// The event request's headers: the handler reads its cookies.
+    pub(crate) headers: http::HeaderMap,
+    /// The handler's answer: the cookies it set, or its error.
+    pub(crate) reply: oneshot::Sender<Result<Vec<http::HeaderValue>>>,
     /// The request that sent it, so the handler's span can point back at the POST.
     pub(crate) request: tracing::Span,
 }

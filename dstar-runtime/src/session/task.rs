@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, info_span};
 
-use super::handle::{Attach, Command, Mailbox, Navigate, SessionHandle, short_id};
+use super::handle::{Attach, Command, EventCommand, Mailbox, Navigate, SessionHandle, short_id};
 use super::page::LivePage;
 use super::queue::{End, StreamQueue};
 use super::tokens::{nav_token, token_signals};
@@ -163,9 +163,8 @@ impl Session {
                         session = %short_id(self.id)
                     );
                     span.follows_from(&event.request);
-                    let (result, ending) = Box::pin(self.handle_event(&event.name, &event.signals))
-                        .instrument(span)
-                        .await;
+                    let (result, ending) =
+                        Box::pin(self.handle_event(&event)).instrument(span).await;
                     let _ = event.reply.send(result);
                     if let Some(ending) = ending {
                         self.end_on_purpose(ending);
@@ -220,6 +219,10 @@ impl Session {
                     let _ = reply.send(result);
                 }
                 Command::Rerender => self.rerender(),
+                Command::End(ending) => {
+                    self.end_on_purpose(ending);
+                    break;
+                }
                 Command::Pause => {
                     // Whatever the stream's state: a tab hidden before its stream connected
                     // pauses too. Ending the stream cleanly gives the browser its connection
@@ -337,11 +340,12 @@ impl Session {
         }
     }
 
+    /// Runs an event's handler: its answer is the cookies it set, or its error.
     async fn handle_event(
         &mut self,
-        name: &str,
-        signals: &[u8],
-    ) -> (Result<()>, Option<SessionEnd>) {
+        event: &EventCommand,
+    ) -> (Result<Vec<http::HeaderValue>>, Option<SessionEnd>) {
+        let name = event.name.as_str();
         if !self.page.route().events.contains(&name) {
             return (Err(Event::new(name, b"").unknown()), None);
         }
@@ -351,7 +355,11 @@ impl Session {
         let prefix = self.prefix().to_owned();
         let mut cx = Ctx::new(&app, route, &prefix, PageData::Value(self.page_value()));
         cx.session = Some(self.handle());
-        let result = self.page.event(&mut cx, Event::new(name, signals)).await;
+        cx.request = Some(&event.headers);
+        let result = self
+            .page
+            .event(&mut cx, Event::new(name, &event.signals))
+            .await;
         let result = match result {
             Err(err) if err.location().is_some() => {
                 cx.redirect_unchecked(err.location().unwrap_or("/"));
@@ -360,10 +368,11 @@ impl Session {
             other => other,
         };
         let rerender = result.is_ok() && cx.render != Render::Never;
+        let cookies = std::mem::take(&mut cx.set_cookies);
         let ending = self.finish(cx, rerender);
         let status = result.as_ref().err().map(Error::status);
         crate::metrics::event_handled(route.name, status, started.elapsed());
-        (result, ending)
+        (result.map(|()| cookies), ending)
     }
 
     async fn handle_info(&mut self, message: Message) -> (Result<()>, Option<SessionEnd>) {
@@ -560,7 +569,17 @@ impl Session {
         }
         let app = self.app.clone();
         let mut mount = Mount::new(&app, &nav.parts, &target.params, Some(self.handle()));
-        let page = match (target.live.mount)(&mut mount).await {
+        let mounted = (target.live.mount)(&mut mount).await;
+        // A soft navigation has no page answer to carry cookies (set them in an event).
+        if !mount.set_cookies.is_empty() {
+            tracing::warn!(
+                page = target.route.name,
+                "cookies set by `mount` during a soft navigation are not sent"
+            );
+        }
+        app.sessions()
+            .tag(&self.handle(), std::mem::take(&mut mount.tags));
+        let page = match mounted {
             Ok(page) => page,
             Err(err) if err.location().is_some() => {
                 let mut out = Vec::new();
