@@ -415,6 +415,8 @@ pub struct Ctx<'a> {
     pub(crate) request: Option<&'a http::HeaderMap>,
     /// `Set-Cookie` values for the event's answer.
     pub(crate) set_cookies: Vec<http::HeaderValue>,
+    /// A stateless page's script nonce (a live page's is derived from its session).
+    pub(crate) nonce: Option<Nonce>,
 }
 
 /// How a live session that a handler ends on purpose leaves its tab (see
@@ -495,6 +497,7 @@ impl<'a> Ctx<'a> {
             ending: None,
             request: None,
             set_cookies: Vec::new(),
+            nonce: None,
         }
     }
 
@@ -679,12 +682,14 @@ impl<'a> Ctx<'a> {
         } else {
             script
         };
-        // A live session's page nonce is derived when a script needs it, not on every event;
-        // a stateless answer's scripts have none to carry (see `security`).
+        // A page's nonce is derived when a script needs it, not on every event: a live one
+        // from its session, a stateless one from its token (see `security`).
         let nonce = self
             .session
             .as_ref()
-            .map(|session| Nonce::for_session(self.app.keys(), session.id()).to_string());
+            .map(|session| Nonce::for_session(self.app.keys(), session.id()))
+            .or(self.nonce)
+            .map(|nonce| nonce.to_string());
         script.write_with(nonce.as_deref(), &mut self.out);
     }
 

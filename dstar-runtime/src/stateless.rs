@@ -74,7 +74,7 @@ async fn render<P: Page>(
         page: page_value(url.into(), &token, false, prefix),
     };
     let body = page.render(&view)?;
-    let nonce = Nonce::random();
+    let nonce = Nonce::for_page_token(app.keys(), &token);
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
@@ -160,6 +160,7 @@ async fn run_event<P: Page>(
         },
     );
     cx.request = Some(&parts.headers);
+    cx.nonce = Some(Nonce::for_page_token(app.keys(), token));
     let started = std::time::Instant::now();
     let result = page.event(&mut cx, Event::new(name, &raw)).await;
     let result = result.and_then(|()| {
