@@ -253,7 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn nonces_differ() {
-        assert_ne!(Nonce::random(), Nonce::random());
+    fn nonces_differ_by_page_token_and_key() {
+        let keys = crate::token::Keys::new(b"nonce tests (a test key of 32+ bytes)");
+        let other = crate::token::Keys::new(b"another key (a test key of 32+ bytes)");
+        let one = Nonce::for_page_token(&keys, "token-a");
+        assert_eq!(one, Nonce::for_page_token(&keys, "token-a"));
+        assert_ne!(one, Nonce::for_page_token(&keys, "token-b"));
+        assert_ne!(one, Nonce::for_page_token(&other, "token-a"));
     }
 }
