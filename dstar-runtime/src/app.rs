@@ -367,7 +367,9 @@ impl AppBuilder {
     }
 
     /// The layout template every page is wrapped in, unless the page names its own. It gets
-    /// `title`, `head` (the client script tag, to put in `<head>`) and `body` (the page root).
+    /// `title`, `head` (the client script tag, to put in `<head>`), `body` (the page root),
+    /// `flash` (the flash region, see `dstar::flash`), `nonce`, `dstar.prefix` and `app` (see
+    /// [`layout_values`](Self::layout_values)).
     pub fn layout(mut self, template: impl Into<String>) -> Self {
         self.layout = template.into();
         self

@@ -27,6 +27,8 @@ pub(crate) struct Shell<'a> {
     pub(crate) prefix: &'a str,
     /// The page request, for the app's layout values.
     pub(crate) parts: &'a http::request::Parts,
+    /// Flash messages to show (left by the handler that sent the browser here).
+    pub(crate) flash: &'a [crate::flash::Flash],
 }
 
 /// Wraps a page body in its root element and layout.
@@ -39,6 +41,7 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
         nonce,
         prefix,
         parts,
+        flash,
     } = shell;
     let mut root = String::with_capacity(body.0.len() + 64);
     root.push_str("<div id=\"");
@@ -68,6 +71,7 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
         nonce => nonce,
         dstar => minijinja::context! { prefix => prefix },
         app => app.layout_values(parts),
+        flash => minijinja::Value::from_safe_string(crate::flash::region(flash)),
     };
     Ok(app.templates().render(layout, ctx)?)
 }
@@ -91,6 +95,7 @@ pub(crate) fn layout_title(
         nonce => "",
         dstar => minijinja::context! { prefix => prefix },
         app => app.layout_values(parts),
+        flash => minijinja::Value::from_safe_string(String::new()),
     };
     let html = app.templates().render(layout, ctx)?;
     Ok(title_text(&html).unwrap_or_else(|| title.to_owned()))

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::app::App;
 use crate::cookie::{Cookie, Cookies};
 use crate::error::{Error, Result};
+use crate::flash::Flash;
 use crate::protocol::{EVENT_PATH, History, is_same_origin_path};
 use crate::route::Route;
 use crate::security::Nonce;
@@ -417,6 +418,10 @@ pub struct Ctx<'a> {
     pub(crate) set_cookies: Vec<http::HeaderValue>,
     /// A stateless page's script nonce (a live page's is derived from its session).
     pub(crate) nonce: Option<Nonce>,
+    /// Flash messages the handler left (see [`Ctx::flash`]).
+    pub(crate) flashes: Vec<Flash>,
+    /// Whether the handler sent the browser elsewhere.
+    pub(crate) redirected: bool,
 }
 
 /// How a live session that a handler ends on purpose leaves its tab (see
@@ -498,7 +503,20 @@ impl<'a> Ctx<'a> {
             request: None,
             set_cookies: Vec::new(),
             nonce: None,
+            flashes: Vec::new(),
+            redirected: false,
         }
+    }
+
+    /// Leaves a flash message ("Saved", "Signed out") of `kind` (`info`, `error`, ...: the
+    /// `data-kind` it shows with). When the handler sends the browser elsewhere (a redirect,
+    /// a session ended with `SessionEnd::Navigate`), the next page shows it, once; otherwise it
+    /// appears now in the layout's flash region. See [`crate::flash`].
+    pub fn flash(&mut self, kind: impl Into<String>, message: impl Into<String>) {
+        self.flashes.push(Flash {
+            kind: kind.into(),
+            message: message.into(),
+        });
     }
 
     /// The cookies of the request being answered: an event's (on a live page, the event
@@ -729,6 +747,7 @@ impl<'a> Ctx<'a> {
 
     /// Queues the redirect to app path `url` (checked by the caller, or by `Error::redirect`).
     pub(crate) fn redirect_unchecked(&mut self, url: &str) {
+        self.redirected = true;
         let url = crate::protocol::under_prefix(self.prefix, url);
         self.execute_script(&crate::sse::redirect_script(&url));
     }

@@ -56,6 +56,25 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     }
 }
 
+/// The flash messages a page load shows (see `flash`), the cookie that carried them removed
+/// with the answer.
+pub(crate) fn take_flash(
+    app: &App,
+    parts: &http::request::Parts,
+    set_cookies: &mut Vec<http::HeaderValue>,
+) -> Vec<crate::flash::Flash> {
+    let flash = crate::flash::from_cookies(&app.cookies(&parts.headers));
+    if parts
+        .headers
+        .get(http::header::COOKIE)
+        .is_some_and(|c| c.to_str().is_ok_and(|c| c.contains(crate::flash::COOKIE)))
+        && let Ok(removal) = app.cookie_header(&crate::flash::removal())
+    {
+        set_cookies.push(removal);
+    }
+    flash
+}
+
 async fn render<P: Page>(
     app: &App,
     parts: &http::request::Parts,
@@ -75,6 +94,7 @@ async fn render<P: Page>(
     };
     let body = page.render(&view)?;
     let nonce = Nonce::for_page_token(app.keys(), &token);
+    let flash = take_flash(app, parts, &mut mount.set_cookies);
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
@@ -83,6 +103,7 @@ async fn render<P: Page>(
         nonce,
         prefix,
         parts,
+        flash: &flash,
     };
     let html = document(app, &P::ROUTE, shell)?;
     Ok((html, nonce, mount.set_cookies))
@@ -172,5 +193,15 @@ async fn run_event<P: Page>(
     });
     let status = result.as_ref().err().map(Error::status);
     crate::metrics::event_handled(P::ROUTE.name, status, started.elapsed());
-    result.map(|()| (cx.out, cx.set_cookies))
+    result?;
+    if !cx.flashes.is_empty() {
+        if cx.redirected {
+            // The redirect is in the body; the cookie in the headers, applied first.
+            let cookie = app.cookie_header(&crate::flash::cookie(&cx.flashes))?;
+            cx.set_cookies.push(cookie);
+        } else {
+            crate::flash::write_patch(&mut cx.out, &cx.flashes);
+        }
+    }
+    Ok((cx.out, cx.set_cookies))
 }

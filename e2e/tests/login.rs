@@ -29,12 +29,15 @@ fn logging_out_in_one_window_ends_the_other_windows_session() {
     tab.click("#sign-in");
     tab.wait_for_url(&server.url("/account"), WAIT);
     tab.wait_for_text("#user", "alice", WAIT);
+    // The flash the sign-in left shows after the redirect, once.
+    tab.wait_for_text("#dstar-flash .dstar-flash", "Welcome, alice.", WAIT);
     let first = tab.window_handle();
 
     // A second window of the same browser shares the cookie.
     let second = tab.new_window(Kind::Window);
     tab.goto(&server.url("/account"));
     tab.wait_for_text("#user", "alice", WAIT);
+    assert_eq!(tab.count(".dstar-flash"), 0, "shown once");
     tab.click("#click");
     tab.wait_for_text("#clicks", "1", WAIT);
 

@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sse", "compress", "response", "signals", "token", "cookie", "protocol", "security",
         ],
     ),
-    ("base", &["route", "template", "error", "metrics"]),
+    ("base", &["route", "template", "error", "flash", "metrics"]),
     (
         "model",
         &[

@@ -133,6 +133,7 @@ async fn start<P: Page>(
     };
     let body = page.render(&view)?;
     let nonce = Nonce::for_session(app.keys(), id);
+    let flash = crate::stateless::take_flash(app, parts, &mut mount.set_cookies);
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
@@ -145,6 +146,7 @@ async fn start<P: Page>(
         nonce,
         prefix,
         parts,
+        flash: &flash,
     };
     let html = document(app, &P::ROUTE, shell)?;
     let session = new_session(

@@ -395,6 +395,28 @@ impl Session {
     /// session with a navigation); hands back how the handler ended the session, if it did.
     fn finish(&mut self, mut cx: Ctx<'_>, rerender: bool) -> Option<SessionEnd> {
         let ending = cx.ending.take();
+        if !cx.flashes.is_empty() {
+            let leaving = cx.redirected || matches!(ending, Some(SessionEnd::Navigate(_)));
+            let flashes = std::mem::take(&mut cx.flashes);
+            if leaving {
+                // Set before the redirect's script runs: first in the batch.
+                match self.app.cookie_header(&crate::flash::cookie(&flashes)) {
+                    Ok(line) => {
+                        let script = format!(
+                            "document.cookie = {}",
+                            crate::protocol::js_string(line.to_str().unwrap_or_default())
+                        );
+                        let mut first = Vec::new();
+                        write_script(&mut first, &script, self.nonce());
+                        first.extend_from_slice(&cx.out);
+                        cx.out = first;
+                    }
+                    Err(err) => crate::error::log(crate::error::Level::Error, &err.to_string()),
+                }
+            } else {
+                crate::flash::write_patch(&mut cx.out, &flashes);
+            }
+        }
         let rerender = rerender && !matches!(ending, Some(SessionEnd::Navigate(_)));
         if let Some(query) = cx.url.take() {
             let path = self.url.split('?').next().unwrap_or("/").to_owned();

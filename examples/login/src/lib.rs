@@ -2,7 +2,8 @@
 //! `mount` on every page load and re-mount, so authorization runs again each time.
 //!
 //! - `/login` is a stateless page: its `sign_in` event checks the name, sets the cookie with
-//!   its answer and sends the browser to the account page.
+//!   its answer and sends the browser to the account page, with a flash message the account
+//!   page shows once.
 //! - `/account` is live: `mount` sends a visitor without the cookie to `/login`, and tags the
 //!   session with its user. Its `logout` event removes the cookie and ends every session of
 //!   that user at once: each of the user's tabs goes to `/login`, and none of them is ever
@@ -49,6 +50,7 @@ impl Login {
             return cx.patch_signals(&json!({ "problem": "a name is 1 to 40 letters or digits" }));
         }
         cx.set_cookie(Cookie::new(USER_COOKIE, name).private())?;
+        cx.flash("info", format!("Welcome, {name}."));
         cx.redirect("/account")
     }
 }
