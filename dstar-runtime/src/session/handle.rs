@@ -398,6 +398,8 @@ pub(crate) enum Command {
     /// stream ends cleanly and the session waits the hidden-tab grace.
     Pause,
     Disconnect,
+    /// One full render: the tab may have missed messages.
+    Resync,
     Shutdown,
 }
 
@@ -413,6 +415,7 @@ impl std::fmt::Debug for Command {
             Command::Rerender => "Rerender",
             Command::Pause => "Pause",
             Command::Disconnect => "Disconnect",
+            Command::Resync => "Resync",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -570,6 +573,17 @@ impl SessionHandle {
     /// mailbox is full.
     pub fn send_events(&self, events: Bytes) -> bool {
         self.mailbox.push(Command::Shared(events)).is_ok()
+    }
+
+    /// Asks the session for one full render of its page, as after its stream queue overflowed:
+    /// for a multi-node PubSub that knows the session may have missed messages (another node's
+    /// sequence skipped some, or the connection to the other nodes was down). The render shows
+    /// the page's state as it is now: whatever the missed messages would have changed in
+    /// shared state (a database, a store other nodes write to) appears; what `info` would have
+    /// kept in the page's own fields does not. Never refused for a full mailbox; returns
+    /// `false` if the session has ended.
+    pub fn resync(&self) -> bool {
+        self.push_control(Command::Resync)
     }
 
     /// Queues an event or message for the task; refused when the mailbox is closed or full.
