@@ -51,10 +51,13 @@
 //!   state is now: whatever the missed messages changed in shared storage (a database, a
 //!   store in Redis) appears, what `info` would have kept in the page's own fields does not.
 //!   So on several nodes, keep shared state shared and let messages say "look again".
-//! - **One log line per outage.** Losing the connection logs one `WARN`; getting it back one
-//!   `INFO` with how long it was out and how many sessions resync. During an outage messages
-//!   reach this node's sessions only: frames are dropped at once, never held back and
-//!   delivered late. A gap logs one `WARN` naming the origin and how many frames it missed.
+//!   Losses close together cost one render, not one each: after a resync for lost frames,
+//!   frames lost within the next half second are repaired by one more resync at its end.
+//! - **Logged once, not per message.** Losing the connection logs one `WARN`; getting it back
+//!   one `INFO` with how long it was out and how many sessions resync. During an outage
+//!   messages reach this node's sessions only: frames are dropped at once, never held back
+//!   and delivered late. Each resync for lost frames logs one `WARN` naming the origins and
+//!   how many frames were missed.
 //! - **Reconnecting** starts at once and backs off to one attempt a second; the connection is
 //!   also pinged every few seconds, so a dead peer that never closed the socket is noticed.
 //! - **Sessions to resync** are every session that subscribed to a topic through this

@@ -11,8 +11,8 @@
 //! message published during an outage must not reach other nodes seconds late, after they
 //! resynced.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,6 +40,9 @@ const RETRY_MIN: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
 /// The most frames sent in one pipeline.
 const BATCH: usize = 256;
+/// Resyncs for lost frames come at most this often: frames lost soon after a resync are
+/// repaired by one more at the end of this window, not by one each.
+const RESYNC_EVERY: Duration = Duration::from_millis(500);
 
 /// Pushes from Redis: the channel's messages, and the client's own disconnection notice.
 pub(crate) type Pushes = mpsc::UnboundedReceiver<PushInfo>;
@@ -201,8 +204,9 @@ pub(crate) async fn listen(
     (mut connection, mut pushes): (MultiplexedConnection, Pushes),
 ) {
     let mut seqs = Seqs::default();
+    let mut losses = Losses::default();
     loop {
-        let reason = read(&shared, &mut seqs, &connection, &mut pushes).await;
+        let reason = read(&shared, &mut seqs, &mut losses, &connection, &mut pushes).await;
         shared.link.down();
         tracing::warn!(
             channel = %shared.channel,
@@ -228,6 +232,7 @@ pub(crate) async fn listen(
         let out_for = shared.link.up(connection.clone());
         shared.mark();
         let sessions = shared.resync_all();
+        losses.repaired();
         tracing::info!(
             channel = %shared.channel,
             node = shared.node,
@@ -243,20 +248,29 @@ pub(crate) async fn listen(
 async fn read(
     shared: &Shared,
     seqs: &mut Seqs,
+    losses: &mut Losses,
     connection: &MultiplexedConnection,
     pushes: &mut Pushes,
 ) -> String {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     loop {
+        let due = losses.due();
         tokio::select! {
             push = pushes.recv() => match push {
                 None => return "the connection closed".to_owned(),
                 Some(push) => match push.kind {
                     PushKind::Disconnection => return "the connection closed".to_owned(),
-                    PushKind::Message => receive(shared, seqs, push),
+                    PushKind::Message => {
+                        if let Some((origin, missed)) = receive(shared, seqs, push) {
+                            losses.lost(shared, origin, missed);
+                        }
+                    }
                     _ => {}
                 },
             },
+            () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                losses.resync(shared);
+            }
             _ = ping.tick() => {
                 if let Err(err) = redis::cmd("PING").exec_async(&mut connection.clone()).await {
                     return format!("no answer to a ping: {err}");
@@ -266,11 +280,12 @@ async fn read(
     }
 }
 
-/// Hands one frame from the channel to this node's sessions.
-fn receive(shared: &Shared, seqs: &mut Seqs, push: PushInfo) {
+/// Hands one frame from the channel to this node's sessions; returns its origin and how many
+/// of its frames were lost before it, if any were.
+fn receive(shared: &Shared, seqs: &mut Seqs, push: PushInfo) -> Option<(u64, u64)> {
     // A message push is `[channel, payload]`.
     let Some(redis::Value::BulkString(payload)) = push.data.into_iter().nth(1) else {
-        return;
+        return None;
     };
     let bytes = Bytes::from(payload);
     let frame = match frame::parse(&bytes) {
@@ -283,12 +298,12 @@ fn receive(shared: &Shared, seqs: &mut Seqs, push: PushInfo) {
                     "dropped a frame this node cannot read (logged once per problem)"
                 );
             }
-            return;
+            return None;
         }
     };
     if frame.origin == shared.node {
         // Delivered here when it was published.
-        return;
+        return None;
     }
     let missed = match seqs.check(frame.origin, frame.seq) {
         Seen::Old => {
@@ -297,7 +312,7 @@ fn receive(shared: &Shared, seqs: &mut Seqs, push: PushInfo) {
                 seq = frame.seq,
                 "dropped a frame seen before"
             );
-            return;
+            return None;
         }
         Seen::Next => 0,
         Seen::After(missed) => missed,
@@ -319,16 +334,56 @@ fn receive(shared: &Shared, seqs: &mut Seqs, push: PushInfo) {
         }
         Body::Mark => {}
     }
-    if missed > 0 {
+    (missed > 0).then_some((frame.origin, missed))
+}
+
+/// Frames lost and not yet repaired, and when sessions last resynced: a node that keeps
+/// losing frames (an origin that Redis cannot keep up with) makes them render once per
+/// [`RESYNC_EVERY`], not once per gap.
+#[derive(Debug, Default)]
+struct Losses {
+    missed: u64,
+    origins: BTreeSet<u64>,
+    last_resync: Option<Instant>,
+}
+
+impl Losses {
+    /// `missed` frames of `origin` were lost: resync now, or at the end of the window when
+    /// the last resync was recent.
+    fn lost(&mut self, shared: &Shared, origin: u64, missed: u64) {
+        self.missed += missed;
+        self.origins.insert(origin);
+        if self.due().is_some_and(|due| due <= Instant::now()) {
+            self.resync(shared);
+        }
+    }
+
+    /// When the pending losses are to be repaired, if there are any.
+    fn due(&self) -> Option<Instant> {
+        (self.missed > 0).then(|| {
+            self.last_resync
+                .map_or_else(Instant::now, |last| last + RESYNC_EVERY)
+        })
+    }
+
+    fn resync(&mut self, shared: &Shared) {
         let sessions = shared.resync_all();
         tracing::warn!(
             channel = %shared.channel,
             node = shared.node,
-            origin = frame.origin,
-            missed,
+            origins = ?self.origins,
+            missed = self.missed,
             sessions,
-            "frames from another node were lost: this node's subscribed sessions resync"
+            "frames from other nodes were lost: this node's subscribed sessions resync"
         );
+        self.repaired();
+    }
+
+    /// Every session has just resynced (after a reconnection too): nothing is pending.
+    fn repaired(&mut self) {
+        self.missed = 0;
+        self.origins.clear();
+        self.last_resync = Some(Instant::now());
     }
 }
 
@@ -387,5 +442,21 @@ mod tests {
         assert_eq!(seqs.check(1, 7), Seen::Old);
         assert_eq!(seqs.check(1, 10), Seen::Next);
         assert_eq!(seqs.check(2, 2), Seen::Next);
+    }
+
+    #[test]
+    fn losses_soon_after_a_resync_wait_for_the_end_of_its_window() {
+        let mut losses = Losses::default();
+        assert_eq!(losses.due(), None, "nothing lost, nothing to do");
+        losses.missed = 2;
+        assert!(
+            losses.due().unwrap() <= Instant::now(),
+            "the first loss is repaired at once"
+        );
+        losses.repaired();
+        assert_eq!((losses.due(), losses.missed), (None, 0));
+        losses.missed = 1;
+        let last = losses.last_resync.unwrap();
+        assert_eq!(losses.due(), Some(last + RESYNC_EVERY));
     }
 }
