@@ -428,17 +428,30 @@ impl Undecoded {
                 Ok(value) => Some(value),
                 Err(err) => {
                     // Once per message, not per session: the failure is kept too.
-                    tracing::warn!(
-                        topic = topic.unwrap_or(""),
-                        %err,
-                        "a message from another node does not decode as its type: `info` gets \
-                         nothing from it (are the nodes running different versions?)"
-                    );
+                    undecodable(topic.unwrap_or(""), &err);
                     None
                 }
             })
             .as_deref()
     }
+}
+
+/// Logs a message from another node that does not decode: a `WARN` at most once a minute,
+/// since when nodes disagree on a type every message of it fails alike.
+fn undecodable(topic: &str, err: &serde_json::Error) {
+    static LAST_WARNING: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST_WARNING.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(60)) {
+        tracing::debug!(topic, %err, "a message from another node does not decode as its type");
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    tracing::warn!(
+        topic,
+        %err,
+        "a message from another node does not decode as its type: `info` gets nothing from it \
+         (are the nodes running different versions? logged at most once a minute)"
+    );
 }
 
 /// What a handler does to the page: queue patches, signals and scripts, and ask for a
