@@ -55,7 +55,19 @@ impl RedisServer {
             dir,
             child: None,
         };
-        server.spawn().await;
+        // The port was free a moment ago; should another process take it meanwhile, the
+        // server exits at once, and another port is tried.
+        for _ in 0..2 {
+            match server.spawn().await {
+                Ok(()) => return Some(server),
+                Err(exited) => eprintln!("{exited}; trying another port"),
+            }
+            server.port = free_port();
+        }
+        server
+            .spawn()
+            .await
+            .unwrap_or_else(|exited| panic!("{exited}"));
         Some(server)
     }
 
@@ -64,7 +76,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    async fn spawn(&mut self) {
+    /// Starts the server and waits until it answers; `Err` when it exits at start.
+    async fn spawn(&mut self) -> Result<(), String> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -84,17 +97,18 @@ impl RedisServer {
         let deadline = Instant::now() + WAIT;
         loop {
             if self.answers_ping().await {
-                return;
+                return Ok(());
             }
             if let Some(status) = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!(
+                self.child = None;
+                return Err(format!(
                     "redis-server on port {} exited at start: {status}",
                     self.port
-                );
+                ));
             }
             assert!(
                 Instant::now() < deadline,
@@ -127,7 +141,9 @@ impl RedisServer {
     /// Starts the server again on the same port, empty.
     pub async fn restart(&mut self) {
         self.kill();
-        self.spawn().await;
+        self.spawn()
+            .await
+            .unwrap_or_else(|exited| panic!("{exited}"));
     }
 
     /// Publishes raw bytes on `channel`, as any Redis client could.
