@@ -392,14 +392,13 @@ pub(crate) enum Command {
     Attach(Box<Attach>),
     Detached(u64),
     Navigate(Box<Navigate>),
-    /// Render the page again and send it whole (a template changed, in debug builds).
+    /// Render the page again and send it whole (a template changed, in debug builds; the tab
+    /// may have missed PubSub messages, see `SessionHandle::resync`).
     Rerender,
     /// The tab paused its stream (hidden, or over the browser's connection limit): the
     /// stream ends cleanly and the session waits the hidden-tab grace.
     Pause,
     Disconnect,
-    /// One full render: the tab may have missed messages.
-    Resync,
     Shutdown,
 }
 
@@ -415,7 +414,6 @@ impl std::fmt::Debug for Command {
             Command::Rerender => "Rerender",
             Command::Pause => "Pause",
             Command::Disconnect => "Disconnect",
-            Command::Resync => "Resync",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -583,7 +581,12 @@ impl SessionHandle {
     /// kept in the page's own fields does not. Never refused for a full mailbox; returns
     /// `false` if the session has ended.
     pub fn resync(&self) -> bool {
-        self.push_control(Command::Resync)
+        // The render live reload sends, which is the one a stream-queue overflow sends.
+        let asked = self.push_control(Command::Rerender);
+        if asked {
+            crate::metrics::resync();
+        }
+        asked
     }
 
     /// Queues an event or message for the task; refused when the mailbox is closed or full.

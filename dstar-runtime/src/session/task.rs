@@ -237,7 +237,6 @@ impl Session {
                         deadline = Instant::now() + self.app.sessions().config().reconnect_grace;
                     }
                 }
-                Command::Resync => self.resync(),
                 Command::Shutdown => {
                     if let Some(stream) = self.stream.take() {
                         let mut out = Vec::new();
@@ -495,22 +494,6 @@ impl Session {
             {
                 stream.push(bytes, usize::MAX);
             }
-        }
-    }
-
-    /// One full render sent like any batch (see `SessionHandle::resync`).
-    fn resync(&mut self) {
-        crate::metrics::resync();
-        match self.full_render() {
-            Ok(bytes) => {
-                if let Some(stream) = &self.stream {
-                    stream.push(bytes, usize::MAX);
-                }
-            }
-            Err(err) => crate::error::log(
-                crate::error::Level::Error,
-                &format!("render of `{}` failed: {err}", self.page.route().name),
-            ),
         }
     }
 
