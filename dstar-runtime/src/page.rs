@@ -11,11 +11,13 @@
 //! 4. Live pages also get [`Page::info`] for messages ([`Message`]) and [`Page::terminate`] when
 //!    the session ends.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use minijinja::Value;
 use serde::Serialize;
@@ -332,6 +334,11 @@ impl<'a> Event<'a> {
 }
 
 /// A message for a live page: anything `Send + Sync`, sent through PubSub or a session handle.
+///
+/// With a multi-node PubSub (`dstar-redis`), a message crosses to the other nodes when its
+/// payload's type is registered with the backplane (which needs it to be `Serialize` and
+/// `DeserializeOwned`); there it is decoded back into the same type, so `info` reads it with
+/// [`get`](Self::get) as usual. Any other payload reaches this node's sessions only.
 #[derive(Clone)]
 pub struct Message {
     topic: Option<Arc<str>>,
@@ -394,9 +401,89 @@ impl Message {
     }
 
     /// The payload, if it is a `T`.
+    ///
+    /// A message that came from another node ([`from_other_node`](Self::from_other_node)) is
+    /// decoded here, on the first call: every later call, and every other session of this node
+    /// that got the same message, reads the value decoded then.
     pub fn get<T: Any>(&self) -> Option<&T> {
-        self.payload.value.downcast_ref()
+        let value = &self.payload.value;
+        if let Some(found) = value.downcast_ref() {
+            return Some(found);
+        }
+        value
+            .downcast_ref::<Undecoded>()?
+            .value(self.topic())?
+            .downcast_ref()
     }
+
+    /// The type of the payload, for a multi-node PubSub choosing how to encode it. For a
+    /// message that came from another node, the type of its still encoded form (such messages
+    /// are delivered on the node that received them, never published again).
+    pub fn payload_type_id(&self) -> TypeId {
+        // Through the vtable: the type of the value the message was made with.
+        self.payload.value.type_id()
+    }
+
+    /// A message published on another node, whose payload arrived as `json`: `decode` turns it
+    /// back into the Rust value that node published, once, on the first [`get`](Self::get).
+    /// A multi-node PubSub hands it to its in-process PubSub like any other message.
+    pub fn from_other_node(sender: Option<u128>, json: Bytes, decode: DecodePayload) -> Self {
+        Message {
+            topic: None,
+            payload: Arc::new(Payload {
+                sender,
+                value: Undecoded {
+                    json,
+                    decode,
+                    value: OnceLock::new(),
+                },
+            }),
+        }
+    }
+}
+
+/// Turns the JSON of a message published on another node back into its payload (see
+/// [`Message::from_other_node`]).
+pub type DecodePayload = fn(&[u8]) -> serde_json::Result<Box<dyn Any + Send + Sync>>;
+
+/// The payload of a message from another node until a session asks for it.
+struct Undecoded {
+    json: Bytes,
+    decode: DecodePayload,
+    value: OnceLock<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+impl Undecoded {
+    fn value(&self, topic: Option<&str>) -> Option<&(dyn Any + Send + Sync)> {
+        self.value
+            .get_or_init(|| match (self.decode)(&self.json) {
+                Ok(value) => Some(value),
+                Err(err) => {
+                    // Once per message, not per session: the failure is kept too.
+                    undecodable(topic.unwrap_or(""), &err);
+                    None
+                }
+            })
+            .as_deref()
+    }
+}
+
+/// Logs a message from another node that does not decode: a `WARN` at most once a minute,
+/// since when nodes disagree on a type every message of it fails alike.
+fn undecodable(topic: &str, err: &serde_json::Error) {
+    static LAST_WARNING: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST_WARNING.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(60)) {
+        tracing::debug!(topic, %err, "a message from another node does not decode as its type");
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    tracing::warn!(
+        topic,
+        %err,
+        "a message from another node does not decode as its type: `info` gets nothing from it \
+         (are the nodes running different versions? logged at most once a minute)"
+    );
 }
 
 /// What a handler does to the page: queue patches, signals and scripts, and ask for a
@@ -851,5 +938,43 @@ mod tests {
             assert!(err.source().unwrap().is::<serde_json::Error>());
         }
         assert!(cx.queued().is_empty());
+    }
+
+    #[test]
+    fn a_message_knows_its_payload_type() {
+        assert_eq!(Message::new(1u8).payload_type_id(), TypeId::of::<u8>());
+        let line = Message::from_session(7, String::from("hi"));
+        assert_eq!(line.payload_type_id(), TypeId::of::<String>());
+        assert_eq!(line.get::<String>().map(String::as_str), Some("hi"));
+        assert_eq!(line.get::<u8>(), None);
+    }
+
+    static DECODED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn decode_u64(json: &[u8]) -> serde_json::Result<Box<dyn Any + Send + Sync>> {
+        DECODED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Box::new(serde_json::from_slice::<u64>(json)?))
+    }
+
+    #[test]
+    fn a_message_from_another_node_is_decoded_once_on_first_use() {
+        let message = Message::from_other_node(Some(9), Bytes::from_static(b"42"), decode_u64)
+            .on_topic(Arc::from("room"));
+        let copy = message.clone();
+        assert_eq!(DECODED.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(message.get::<u64>(), Some(&42));
+        assert_eq!(copy.get::<u64>(), Some(&42));
+        assert_eq!(
+            copy.get::<String>(),
+            None,
+            "another type is still not there"
+        );
+        assert_eq!(DECODED.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!((copy.sender(), copy.topic()), (Some(9), Some("room")));
+
+        // JSON that is not the type: nothing, every time, and no panic.
+        let bad = Message::from_other_node(None, Bytes::from_static(b"\"x\""), decode_u64);
+        assert_eq!(bad.get::<u64>(), None);
+        assert_eq!(bad.get::<u64>(), None);
     }
 }

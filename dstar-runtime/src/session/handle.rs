@@ -441,7 +441,8 @@ pub(crate) enum Command {
     Attach(Box<Attach>),
     Detached(u64),
     Navigate(Box<Navigate>),
-    /// Render the page again and send it whole (a template changed, in debug builds).
+    /// Render the page again and send it whole (a template changed, in debug builds; the tab
+    /// may have missed PubSub messages, see `SessionHandle::resync`).
     Rerender,
     /// End the session on purpose, as a handler's `Ctx::end_session` does.
     End(SessionEnd),
@@ -625,6 +626,22 @@ impl SessionHandle {
     /// mailbox is full.
     pub fn send_events(&self, events: Bytes) -> bool {
         self.mailbox.push(Command::Shared(events)).is_ok()
+    }
+
+    /// Asks the session for one full render of its page, as after its stream queue overflowed:
+    /// for a multi-node PubSub that knows the session may have missed messages (another node's
+    /// sequence skipped some, or the connection to the other nodes was down). The render shows
+    /// the page's state as it is now: whatever the missed messages would have changed in
+    /// shared state (a database, a store other nodes write to) appears; what `info` would have
+    /// kept in the page's own fields does not. Never refused for a full mailbox; returns
+    /// `false` if the session has ended.
+    pub fn resync(&self) -> bool {
+        // The render live reload sends, which is the one a stream-queue overflow sends.
+        let asked = self.push_control(Command::Rerender);
+        if asked {
+            crate::metrics::resync();
+        }
+        asked
     }
 
     /// Queues an event or message for the task; refused when the mailbox is closed or full.
