@@ -302,6 +302,7 @@ fn make_env(sources: &Templates) -> Environment<'static> {
     );
     env.add_function("navigate", navigate);
     env.add_function("link", link);
+    env.add_function("field_error", field_error);
     env.add_function("js", |value: Value| -> Result<String, TemplateError> {
         let json = serde_json::to_string(&value).map_err(|e| {
             TemplateError::new(ErrorKind::InvalidOperation, "value is not JSON").with_source(e)
@@ -588,6 +589,25 @@ fn ascii_json(json: &str) -> String {
 }
 
 /// `navigate(url)`: the action soft-navigating to `url` (falls back to a page load).
+/// `field_error(errors, "name")`: the error of field `name` in `errors` (a `FieldErrors`, a map
+/// of field to message) as `<p class="field-error" id="name-error" role="alert">...</p>`, or
+/// nothing when the field has none, `errors` is empty or not given at all (see `form`).
+fn field_error(errors: Option<Value>, field: &str) -> Value {
+    let message = errors
+        .filter(|errors| !errors.is_undefined() && !errors.is_none())
+        .and_then(|errors| errors.get_attr(field).ok())
+        .filter(|message| !message.is_undefined() && !message.is_none());
+    let Some(message) = message else {
+        return Value::from_safe_string(String::new());
+    };
+    let mut html = String::from("<p class=\"field-error\" id=\"");
+    crate::sse::escape_html_into(&mut html, field);
+    html.push_str("-error\" role=\"alert\">");
+    crate::sse::escape_html_into(&mut html, &message.to_string());
+    html.push_str("</p>");
+    Value::from_safe_string(html)
+}
+
 fn navigate(state: &State<'_, '_>, url: &str) -> Result<String, TemplateError> {
     let url = checked_url(state, "navigate", url, false, false)?;
     Ok(crate::protocol::navigate_action(&url))
@@ -767,5 +787,30 @@ mod tests {
         assert!(text.contains("bad.html"), "{text}");
         assert!(text.contains("bad.html:2"), "{text}");
         assert!(text.contains("missing.field"), "{text}");
+    }
+
+    #[test]
+    fn field_errors_render_next_to_their_field_and_nothing_otherwise() {
+        let engine = Templates::new().build();
+        let render = |ctx: Value| {
+            engine
+                .render_str(
+                    r#"[{{ field_error(errors, "name") }}][{{ field_error(errors, "qty") }}]"#,
+                    ctx,
+                )
+                .unwrap()
+        };
+        let mut errors = crate::form::FieldErrors::new();
+        errors.add("name", "is <taken>");
+        assert_eq!(
+            render(minijinja::context! { errors => errors }),
+            r#"[<p class="field-error" id="name-error" role="alert">is &lt;taken&gt;</p>][]"#
+        );
+        // No errors yet, or none passed: no strict-mode trap.
+        assert_eq!(
+            render(minijinja::context! { errors => crate::form::FieldErrors::new() }),
+            "[][]"
+        );
+        assert_eq!(render(minijinja::context! {}), "[][]");
     }
 }

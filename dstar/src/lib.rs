@@ -134,6 +134,8 @@ pub use dstar_runtime::cookie::{Cookie, Cookies, SameSite};
 #[doc(inline)]
 pub use dstar_runtime::error::{Error, Result};
 #[doc(inline)]
+pub use dstar_runtime::form::{FieldErrors, Form, Validate};
+#[doc(inline)]
 pub use dstar_runtime::page::{Ctx, Event, Html, Message, Mount, Page, SessionEnd, View};
 #[doc(inline)]
 pub use dstar_runtime::route::Route;

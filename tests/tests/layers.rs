@@ -17,7 +17,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sse", "compress", "response", "signals", "token", "cookie", "protocol", "security",
         ],
     ),
-    ("base", &["route", "template", "error", "flash", "metrics"]),
+    (
+        "base",
+        &["route", "template", "error", "flash", "form", "metrics"],
+    ),
     (
         "model",
         &[
