@@ -10,6 +10,7 @@ use axum::extract::FromRef;
 
 use crate::cookie::{Cookie, Cookies};
 use crate::error::{Error, Result};
+use crate::presence::{Presence, PresenceConfig};
 use crate::pubsub::{LocalPubSub, PubSub};
 use crate::security::SecurityHeaders;
 use crate::serve::{Security, ServeConfig};
@@ -46,6 +47,7 @@ struct Inner {
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     layout_values: Option<LayoutValues>,
     pubsub: Arc<dyn PubSub>,
+    presence: Presence,
     sessions: Registry,
     csrf_ttl: Duration,
     serve: ServeConfig,
@@ -86,6 +88,7 @@ impl App {
             state: HashMap::new(),
             layout_values: None,
             pubsub: None,
+            presence: PresenceConfig::default(),
             sessions: SessionConfig::default(),
             csrf_ttl: Duration::from_secs(12 * 3600),
             serve: ServeConfig::default(),
@@ -160,6 +163,11 @@ impl App {
     /// [`AppBuilder::error_template`]).
     pub fn error_template(&self) -> &str {
         &self.inner.error_template
+    }
+
+    /// Who is present on each topic (see [`crate::presence`]).
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
     }
 
     /// The PubSub live sessions subscribe through.
@@ -317,6 +325,7 @@ pub struct AppBuilder {
     state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     layout_values: Option<LayoutValues>,
     pubsub: Option<Arc<dyn PubSub>>,
+    presence: PresenceConfig,
     sessions: SessionConfig,
     csrf_ttl: Duration,
     serve: ServeConfig,
@@ -418,6 +427,12 @@ impl AppBuilder {
         self
     }
 
+    /// Presence settings (how long changes are gathered into one diff).
+    pub fn presence(mut self, config: PresenceConfig) -> Self {
+        self.presence = config;
+        self
+    }
+
     /// Live session settings: cap, deadlines, heartbeat.
     pub fn sessions(mut self, config: SessionConfig) -> Self {
         self.sessions = config;
@@ -496,6 +511,9 @@ impl AppBuilder {
                 _ => return Err(ConfigError::MissingSecretKey),
             },
         };
+        let pubsub = self
+            .pubsub
+            .unwrap_or_else(|| Arc::new(LocalPubSub::default()));
         Ok(App {
             inner: Arc::new(Inner {
                 templates: self.templates.build(),
@@ -505,9 +523,8 @@ impl AppBuilder {
                 error_template: self.error_template,
                 state: self.state,
                 layout_values: self.layout_values,
-                pubsub: self
-                    .pubsub
-                    .unwrap_or_else(|| Arc::new(LocalPubSub::default())),
+                presence: Presence::new(self.presence, Arc::clone(&pubsub)),
+                pubsub,
                 sessions: Registry::new(self.sessions),
                 csrf_ttl: self.csrf_ttl,
                 serve: self.serve,

@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | wire | [`sse`], [`compress`], [`response`], [`signals`], [`token`], [`cookie`], [`protocol`], [`security`] | Datastar's wire format, stream compression, SSE responses, untrusted signals, signed tokens, cookies (plain, signed, private), dstar's paths, headers and scripts, security headers and script nonces |
 //! | base | [`route`], [`template`], [`error`], [`flash`], [`form`], [`metrics`] | routes and path patterns, minijinja templates and their helpers, the error type, flash messages, typed forms and field errors, the metrics dstar records |
-//! | model | [`app`], [`page`], [`pubsub`], [`serve`], [`session`] (`handle`, `outcomes`, `queue`, `page`) | configuration and services, the `Page` trait and what its methods get, topics, the HTTP server (connection deadlines, accept loop, shutdown; TLS with HTTP/2 behind `tls`), session handles, the answers of recent clicks |
+//! | model | [`app`], [`page`], [`presence`], [`pubsub`], [`serve`], [`session`] (`handle`, `outcomes`, `queue`, `page`) | configuration and services, the `Page` trait and what its methods get, who is present on a topic, topics, the HTTP server (connection deadlines, accept loop, shutdown; TLS with HTTP/2 behind `tls`), session handles, the answers of recent clicks |
 //! | transports | `document`, `stateless`, [`session`] (`endpoints`, `stream`, `task`, `tokens`), `nav`, `dev` | serving a page: the document, stateless requests, live sessions, soft navigation, live reload in debug builds |
 //! | assembly | [`router`] | the route table and the axum router: every page and `/__dstar/*` endpoint |
 //! | testing | `testing` (feature `testing`) | an in-process client for testing pages without a browser |
@@ -33,6 +33,7 @@ pub mod template;
 
 pub mod app;
 pub mod page;
+pub mod presence;
 pub mod pubsub;
 pub mod serve;
 pub mod session;

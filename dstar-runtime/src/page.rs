@@ -102,6 +102,8 @@ pub struct Mount<'a> {
     pub(crate) set_cookies: Vec<http::HeaderValue>,
     /// Tags of the live session (see [`Mount::tag`]).
     pub(crate) tags: Vec<String>,
+    /// Presence the live session tracks: topic, key, metadata (see [`Mount::track`]).
+    pub(crate) tracked: Vec<(String, String, serde_json::Value)>,
 }
 
 impl fmt::Debug for Mount<'_> {
@@ -134,7 +136,32 @@ impl<'a> Mount<'a> {
             title: None,
             set_cookies: Vec::new(),
             tags: Vec::new(),
+            tracked: Vec::new(),
         }
+    }
+
+    /// Counts this tab present on `topic` as `key` (a user id, a name) with `meta` (what
+    /// others may show of it), from its first stream connection until its session ends (see
+    /// [`crate::presence`]), and subscribes the session to `topic`, where the
+    /// [`PresenceDiff`](crate::presence::PresenceDiff)s arrive through `info`. Does nothing
+    /// on a stateless page. Fails when `meta` is not JSON.
+    pub fn track<M: Serialize>(
+        &mut self,
+        topic: impl Into<String>,
+        key: impl Into<String>,
+        meta: &M,
+    ) -> Result<()> {
+        if self.session.is_none() {
+            return Ok(());
+        }
+        let meta = serde_json::to_value(meta)
+            .map_err(|err| Error::internal(format!("presence metadata is not JSON: {err}")))?;
+        let topic = topic.into();
+        if !self.subscriptions.contains(&topic) {
+            self.subscriptions.push(topic.clone());
+        }
+        self.tracked.push((topic, key.into(), meta));
+        Ok(())
     }
 
     /// The request's cookies: plain, signed and private (see [`Cookies`]).

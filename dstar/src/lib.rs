@@ -120,8 +120,8 @@ pub use dstar_macros::templates;
 
 #[doc(inline)]
 pub use dstar_runtime::{
-    app, compress, error, metrics, page, protocol, pubsub, response, route, router, security,
-    serve, session, signals, sse, template, token,
+    app, compress, cookie, error, flash, form, metrics, page, presence, protocol, pubsub, response,
+    route, router, security, serve, session, signals, sse, template, token,
 };
 
 /// The `http` crate's types (status codes, headers) as dstar uses them.

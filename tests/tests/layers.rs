@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "app",
             "page",
+            "presence",
             "pubsub",
             "serve",
             "session::handle",

@@ -158,6 +158,8 @@ async fn start<P: Page>(
         (url, prefix.len()),
     );
     registry.tag(&handle, std::mem::take(&mut mount.tags));
+    app.presence()
+        .track(&handle, std::mem::take(&mut mount.tracked));
     reservation.keep();
     registry.task_started();
     tokio::spawn(session.run());
@@ -448,6 +450,7 @@ pub(crate) async fn remount(
     let mut subscriptions = std::mem::take(&mut mount.subscriptions);
     subscriptions.shrink_to_fit();
     let tags = std::mem::take(&mut mount.tags);
+    let tracked = std::mem::take(&mut mount.tracked);
     let cookies = std::mem::take(&mut mount.set_cookies);
     drop(mount);
     let prefix_len = prefix.len();
@@ -477,6 +480,9 @@ pub(crate) async fn remount(
     tracing::debug!(last_event_id, "session re-mounted in place");
     crate::metrics::remount();
     registry.tag(&handle, tags);
+    // Re-mounted with its stream attached: present at once.
+    app.presence().track(&handle, tracked);
+    app.presence().connected(&handle);
     tokio::spawn(session.run());
     crate::cookie::with_cookies(
         live_response(app, &handle, queue, generation, &parts.headers),

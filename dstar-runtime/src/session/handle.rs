@@ -659,6 +659,12 @@ impl SessionHandle {
         &self.mailbox
     }
 
+    /// Whether `other` is a handle of this very session, not only of its id (a session
+    /// re-mounted in place takes back its tab's id).
+    pub(crate) fn same_session(&self, other: &SessionHandle) -> bool {
+        Arc::ptr_eq(&self.mailbox, &other.mailbox)
+    }
+
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         self.mailbox.is_closed()

@@ -71,6 +71,7 @@ impl Drop for Session {
         // Not unsubscribed: PubSub drops an ended session from its topics itself (see
         // `PubSub::subscribe`), which keeps reaping free of the topics' locks.
         self.app.sessions().remove(self.id);
+        self.app.presence().ended(&self.handle());
         if let Some(stream) = &self.stream {
             if std::thread::panicking() {
                 tracing::error!("a handler panicked: the session ends and its tab reloads");
@@ -300,6 +301,8 @@ impl Session {
             }
         }
         self.stream = Some(attach.queue);
+        // Present from the first stream connection (later ones find nothing pending).
+        self.app.presence().connected(&self.handle());
     }
 
     /// Attaches the stream of a session re-mounted in place (see the session module's docs):
@@ -601,6 +604,7 @@ impl Session {
         }
         app.sessions()
             .tag(&self.handle(), std::mem::take(&mut mount.tags));
+        let tracked = std::mem::take(&mut mount.tracked);
         let page = match mounted {
             Ok(page) => page,
             Err(err) if err.location().is_some() => {
@@ -629,6 +633,11 @@ impl Session {
         }
         self.subscriptions = subscriptions;
         self.page = page;
+        // The old page's presence leaves, the new one's is there at once (the stream is).
+        let handle = self.handle();
+        app.presence().ended(&handle);
+        app.presence().track(&handle, tracked);
+        app.presence().connected(&handle);
         self.url = nav.url;
         self.prefix_len = u16::try_from(nav.prefix_len).unwrap_or(0);
 

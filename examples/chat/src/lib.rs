@@ -1,12 +1,14 @@
 //! A chat room: a live page. Each tab has its own session; a message posted in one tab is
 //! published on the `chat` topic and every session (every tab) re-renders its message list.
-//! The room (messages, people online) is app state shared by all sessions.
+//! The recent messages are app state shared by all sessions; who is online is the app's
+//! presence on the topic: a tab counts from its stream's first connection (a page load that
+//! never opens its stream, such as a link preview, is nobody) until its session ends.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dstar::app::AppBuilder;
+use dstar::presence::PresenceDiff;
 use dstar::{App, Ctx, Error, Html, Message, Mount, Templates, View};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,7 +27,7 @@ pub struct Line {
     pub text: String,
 }
 
-/// The room: recent messages and how many people are in it. Cheap to clone.
+/// The room: recent messages. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct ChatRoom {
     inner: Arc<RoomInner>,
@@ -34,7 +36,6 @@ pub struct ChatRoom {
 #[derive(Debug, Default)]
 struct RoomInner {
     lines: Mutex<VecDeque<Line>>,
-    online: AtomicUsize,
 }
 
 impl ChatRoom {
@@ -49,11 +50,6 @@ impl ChatRoom {
             .collect()
     }
 
-    /// How many people are in the room.
-    pub fn online(&self) -> usize {
-        self.inner.online.load(Ordering::SeqCst)
-    }
-
     fn post(&self, line: Line) {
         let mut lines = self.inner.lines.lock().unwrap_or_else(|e| e.into_inner());
         lines.push_back(line);
@@ -63,13 +59,11 @@ impl ChatRoom {
     }
 }
 
-/// What the room publishes: something changed, re-render.
+/// What the room publishes: a message was posted, re-render the list.
 #[derive(Debug, Clone, Copy)]
 pub enum RoomChanged {
     /// A message was posted.
     Posted,
-    /// Someone came or went.
-    Presence,
 }
 
 /// The signals of the `send` event.
@@ -93,11 +87,11 @@ impl Chat {
     async fn mount(mount: &mut Mount<'_>) -> dstar::Result<Self> {
         let room = mount.state::<ChatRoom>()?.clone();
         mount.subscribe(TOPIC);
-        room.inner.online.fetch_add(1, Ordering::SeqCst);
-        mount
-            .app()
-            .pubsub()
-            .publish(TOPIC, Message::new(RoomChanged::Presence));
+        // Each tab is someone online (keyed by its session).
+        if let Some(session) = mount.session() {
+            let key = format!("{:032x}", session.id());
+            mount.track(TOPIC, key, &json!({}))?;
+        }
         Ok(Chat {
             room,
             app: mount.app().clone(),
@@ -134,24 +128,19 @@ impl Chat {
     async fn info(&mut self, cx: &mut Ctx<'_>, message: Message) -> dstar::Result<()> {
         // Patch only the parts that change, so what the user is typing is left alone.
         cx.skip_render();
-        match message.get::<RoomChanged>() {
-            Some(RoomChanged::Posted) => cx.patch_block("chat.html", "messages", self.context()),
-            Some(RoomChanged::Presence) => cx.patch_block("chat.html", "online", self.context()),
-            None => Ok(()),
+        if let Some(RoomChanged::Posted) = message.get::<RoomChanged>() {
+            return cx.patch_block("chat.html", "messages", self.context());
         }
-    }
-
-    async fn terminate(&mut self) {
-        self.room.inner.online.fetch_sub(1, Ordering::SeqCst);
-        self.app
-            .pubsub()
-            .publish(TOPIC, Message::new(RoomChanged::Presence));
+        if message.get::<PresenceDiff>().is_some() {
+            return cx.patch_block("chat.html", "online", self.context());
+        }
+        Ok(())
     }
 }
 
 impl Chat {
     fn context(&self) -> serde_json::Value {
-        json!({ "messages": self.room.lines(), "online": self.room.online() })
+        json!({ "messages": self.room.lines(), "online": self.app.presence().count(TOPIC) })
     }
 }
 

@@ -4,20 +4,39 @@ use dstar::test::TestClient;
 use serde_json::json;
 
 fn client() -> TestClient {
+    client_and_app().0
+}
+
+/// The client and its app, whose presence sends its diffs only when told (so what "online"
+/// shows does not depend on timing).
+fn client_and_app() -> (TestClient, dstar::App) {
     let app = example_chat::app(
-        dstar::App::builder().secret_key(b"chat tests (a test key of 32+ bytes)"),
+        dstar::App::builder()
+            .secret_key(b"chat tests (a test key of 32+ bytes)")
+            .presence(dstar::presence::PresenceConfig { coalesce: None }),
     );
-    TestClient::new(example_chat::router(&app))
+    (TestClient::new(example_chat::router(&app)), app)
 }
 
 #[tokio::test]
 async fn a_message_from_one_tab_appears_in_every_tab() {
-    let client = client();
+    let (client, app) = client_and_app();
     let mut alice = client.get("/").await.unwrap();
     alice.assert_url("/chat");
     assert!(alice.is_live());
     let mut bob = client.get("/chat").await.unwrap();
+    // Both streams connected: two online, told to each tab in one diff.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.presence().count(example_chat::TOPIC) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both tabs become present"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(app.presence().flush(), 1);
     alice.settle().await.unwrap();
+    bob.settle().await.unwrap();
     alice.assert_text("#online", "2 online");
     bob.assert_text("#online", "2 online");
     bob.assert_text("#messages", "No messages yet.");
