@@ -45,7 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("assembly", &["router"]),
-    ("testing", &["testing"]),
+    ("testing", &["testing", "__fuzz"]),
 ];
 
 fn layer_of(module: &str) -> Option<(usize, &'static str)> {
