@@ -369,6 +369,24 @@ impl Case {
         if self.by == AnsweredBy::Dstar && response.header("cache-control") != Some("no-store") {
             problems.push("dstar's endpoints answer `Cache-Control: no-store`".to_owned());
         }
+        // Pages, error pages included, carry the security headers and are never cached.
+        if response
+            .header("content-type")
+            .is_some_and(|kind| kind.starts_with("text/html"))
+        {
+            for (name, value) in [
+                ("x-content-type-options", "nosniff"),
+                ("x-frame-options", "DENY"),
+                ("cache-control", "no-store"),
+            ] {
+                if response.header(name) != Some(value) {
+                    problems.push(format!("an HTML answer without `{name}: {value}`"));
+                }
+            }
+            if response.header("content-security-policy").is_none() {
+                problems.push("an HTML answer without a Content-Security-Policy".to_owned());
+            }
+        }
         if response.header("set-cookie").is_some() {
             problems.push("a header was injected".to_owned());
         }
