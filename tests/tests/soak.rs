@@ -160,7 +160,7 @@ async fn sessions_opened_and_closed_leave_nothing_behind() {
         let permit = slots.clone().acquire_owned().await.unwrap();
         let server = server.clone();
         tasks.spawn(async move {
-            one_session(&server, i % 2 == 0).await;
+            one_session(&server, i.is_multiple_of(2)).await;
             drop(permit);
         });
         // Surface a failure as it happens, not after every session ran.
