@@ -1,7 +1,7 @@
 //! The page document: a rendered body wrapped in the root element and the layout, the patch
 //! that replaces the root's content later, and the error page a failed page request gets.
 
-use axum::response::{Html as HtmlResponse, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -152,7 +152,13 @@ pub(crate) fn error_page(app: &App, err: Error) -> Response {
         causes,
     };
     match app.templates().render(app.error_template(), ctx) {
-        Ok(html) => (status, HtmlResponse(html)).into_response(),
+        // A page like any other: the app's security headers (its policy with a fresh nonce;
+        // the error template gets none, so under a strict policy it runs no inline script).
+        Ok(html) => {
+            let mut response = html_response(app, html, Nonce::random());
+            *response.status_mut() = status;
+            response
+        }
         Err(template) => {
             tracing::error!(
                 template = app.error_template(),

@@ -10,7 +10,7 @@
 //! | model | [`app`], [`page`], [`presence`], [`pubsub`], [`serve`], [`session`] (`handle`, `outcomes`, `queue`, `page`) | configuration and services, the `Page` trait and what its methods get, who is present on a topic, topics, the HTTP server (connection deadlines, accept loop, shutdown; TLS with HTTP/2 behind `tls`), session handles, the answers of recent clicks |
 //! | transports | `document`, `stateless`, [`session`] (`endpoints`, `stream`, `task`, `tokens`), `nav`, `dev` | serving a page: the document, stateless requests, live sessions, soft navigation, live reload in debug builds |
 //! | assembly | [`router`] | the route table and the axum router: every page and `/__dstar/*` endpoint |
-//! | testing | `testing` (feature `testing`) | an in-process client for testing pages without a browser |
+//! | testing | `testing` (feature `testing`), `__fuzz` (feature `fuzz`) | an in-process client for testing pages without a browser; the fuzz targets' hooks into crate-private functions (not public API) |
 #![deny(missing_docs)]
 
 pub use http;
@@ -47,3 +47,9 @@ pub mod router;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+/// Hooks for the fuzz targets in `fuzz/`. Not public API: hidden, unstable, and only built with
+/// the `fuzz` feature.
+#[cfg(feature = "fuzz")]
+#[doc(hidden)]
+pub mod __fuzz;

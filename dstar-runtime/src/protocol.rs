@@ -125,13 +125,13 @@ pub(crate) fn strip_mount_prefix<'u>(
     }
 }
 
-/// A request header as text (empty when missing or not visible ASCII).
+/// A request header as text: empty when missing; U+FFFD when its bytes are not UTF-8, so a
+/// header that was sent is refused as malformed (a token, a target, args), never taken for a
+/// missing one.
 pub(crate) fn header<'p>(parts: &'p http::request::Parts, name: &HeaderName) -> &'p str {
-    parts
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    parts.headers.get(name).map_or("", |value| {
+        std::str::from_utf8(value.as_bytes()).unwrap_or("\u{fffd}")
+    })
 }
 
 /// Whether `url` is a path on this origin: starts with one `/`, no `//` or `/\` prefix, no

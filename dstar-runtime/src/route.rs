@@ -289,7 +289,12 @@ pub(crate) fn match_path<'r>(pattern: &'r str, path: &str) -> Option<Vec<(&'r st
             }
             Segment::Param(name) => params.push((name, decode(parts.next()?))),
             Segment::Rest(name) => {
+                // As in axum's router, a catch-all takes at least one segment: `/items` is the
+                // page at `/items`, never `/items/{*rest}` with nothing in `rest`.
                 let rest: Vec<&str> = parts.by_ref().collect();
+                if rest.is_empty() {
+                    return None;
+                }
                 params.push((name, decode(&rest.join("/"))));
             }
         }
@@ -307,14 +312,23 @@ pub(crate) fn lookup<'t, T>(
     route: impl Fn(&T) -> &'static Route,
     path: &str,
 ) -> Option<(&'t T, Params)> {
-    table
-        .iter()
-        .filter_map(|entry| {
-            let pattern = route(entry).path;
-            match_path(pattern, path).map(|params| (entry, pattern, params))
+    let (index, params) = best_match(table.iter().map(|entry| route(entry).path), path)?;
+    Some((&table[index], params))
+}
+
+/// The index of the pattern serving `path` (the most specific of those that match it), with
+/// its decoded parameters.
+pub(crate) fn best_match<'r>(
+    patterns: impl Iterator<Item = &'r str>,
+    path: &str,
+) -> Option<(usize, Vec<(&'r str, String)>)> {
+    patterns
+        .enumerate()
+        .filter_map(|(index, pattern)| {
+            match_path(pattern, path).map(|params| (index, pattern, params))
         })
         .max_by_key(|(_, pattern, _)| specificity(pattern))
-        .map(|(entry, _, params)| (entry, params))
+        .map(|(index, _, params)| (index, params))
 }
 
 fn specificity(pattern: &str) -> Vec<u8> {
@@ -372,6 +386,23 @@ mod tests {
             match_path("/files/{*path}", "/files/a/b"),
             Some(vec![("path", "a/b".to_owned())])
         );
+        // Nothing for the catch-all: axum routes `/files` to a page at `/files` (or nowhere),
+        // so soft navigation and re-mounting must not pick `/files/{*path}` for it.
+        assert_eq!(match_path("/files/{*path}", "/files"), None);
+        assert_eq!(match_path("/files/{*path}", "/files/"), None);
+        assert_eq!(match_path("/{*path}", "/"), None);
+    }
+
+    #[test]
+    fn lookup_picks_the_page_axum_routes_to() {
+        static ITEMS: Route = Route::new("Items", "/items", file!(), line!());
+        static REST: Route = Route::new("Rest", "/items/{*rest}", file!(), line!());
+        static ONE: Route = Route::new("One", "/items/{id}", file!(), line!());
+        let table = [&ITEMS, &REST, &ONE];
+        let name = |path| lookup(&table, |route| *route, path).map(|(route, _)| route.name);
+        assert_eq!(name("/items"), Some("Items"));
+        assert_eq!(name("/items/3"), Some("One"));
+        assert_eq!(name("/items/3/4"), Some("Rest"));
     }
 
     #[test]

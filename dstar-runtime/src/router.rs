@@ -16,9 +16,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use http::{Method, StatusCode, Uri};
 
 use crate::app::App;
 use crate::page::Page;
+use crate::protocol::{EVENT_PATH, NAV_PATH, STREAM_PATH};
 use crate::route::Route;
 use crate::session::page::{LiveEntry, LiveTarget};
 
@@ -157,10 +161,25 @@ impl Pages {
                 live_target(&remount, path)
             });
             router = crate::nav::register(router, &app, move |path| live_target(&table, path));
+            for path in [STREAM_PATH, EVENT_PATH, NAV_PATH] {
+                router = router.route(path, MethodRouter::new().fallback(wrong_method));
+            }
         }
         router = crate::dev::register(router, &app);
         Ok(Router::new().merge(router).with_state(()))
     }
+}
+
+/// The answer to a method other than `POST` on one of dstar's own endpoints (axum's own is an
+/// empty 405): it names the method and the path. axum adds the `Allow` header.
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    let message = format!(
+        "`{method}` is not allowed on `{}`: it takes `POST`",
+        uri.path()
+    );
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, message).into_response();
+    crate::security::no_store(response.headers_mut());
+    response
 }
 
 /// The live page serving `path`, for soft navigation.

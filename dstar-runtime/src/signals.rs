@@ -6,7 +6,7 @@
 //!
 //! | problem | status |
 //! | --- | --- |
-//! | not JSON, or JSON that is not an object | 400 Bad Request |
+//! | not UTF-8 (in the body, or percent-decoded from `?datastar=`), not JSON, or JSON that is not an object | 400 Bad Request |
 //! | body over the limit (1 MiB unless [`SignalsLimit`] says otherwise) | 413 Payload Too Large |
 //! | a field of the wrong type, or a required field missing | 422 Unprocessable Entity, naming the field path |
 
@@ -113,15 +113,12 @@ pub async fn read_raw_parts(
         .map_or(DEFAULT_LIMIT, |l| l.0);
     if reads_query(&parts.method) {
         let query = parts.uri.query().unwrap_or("");
-        let raw = form_urlencoded::parse(query.as_bytes())
-            .find(|(key, _)| key == "datastar")
-            .map(|(_, value)| value.into_owned().into_bytes());
-        let raw = raw.unwrap_or_else(|| b"{}".to_vec());
-        let raw = Bytes::from(raw);
+        let raw = query_param(query, "datastar").unwrap_or_else(|| b"{}".to_vec());
         if raw.len() > limit {
             return Err(too_large(limit));
         }
-        return Ok(raw);
+        check_utf8(&raw)?;
+        return Ok(Bytes::from(raw));
     }
     let body = axum::body::to_bytes(body, limit).await.map_err(|err| {
         if is_length_limit(&err) {
@@ -129,25 +126,93 @@ pub async fn read_raw_parts(
         } else {
             SignalsError::new(
                 StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {err}"),
+                format!("could not read the request body: {}", with_sources(&err)),
             )
         }
     })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Bytes::from_static(b"{}"));
     }
-    // JSON is UTF-8. Checked here for the whole body: the parser checks only the strings it
-    // keeps, so bad bytes in a field the handler ignores would otherwise pass.
-    if let Err(err) = std::str::from_utf8(&body) {
-        return Err(SignalsError::new(
+    check_utf8(&body)?;
+    Ok(body)
+}
+
+/// JSON is UTF-8. Checked for the whole payload: the parser checks only the strings it keeps,
+/// so bad bytes in a field the handler ignores would otherwise pass.
+fn check_utf8(raw: &[u8]) -> Result<(), SignalsError> {
+    std::str::from_utf8(raw).map(drop).map_err(|err| {
+        SignalsError::new(
             StatusCode::BAD_REQUEST,
             format!(
                 "signals are not valid UTF-8: invalid byte at offset {}",
                 err.valid_up_to()
             ),
-        ));
+        )
+    })
+}
+
+/// The value of the first `name` parameter of a URL-encoded `query`, percent-decoded to bytes
+/// (`+` is a space; a `%` not followed by two hex digits stays as it is). Unlike
+/// `form_urlencoded::parse`, which replaces bytes that are not UTF-8 with U+FFFD, this keeps
+/// them, so [`check_utf8`] refuses them as it does in a body.
+fn query_param(query: &str, name: &str) -> Option<Vec<u8>> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key) == name.as_bytes()).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match escaped_byte(&bytes[i + 1..]) {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            other => out.push(other),
+        }
+        i += 1;
     }
-    Ok(body)
+    out
+}
+
+/// The byte two hex digits at the start of `digits` stand for.
+fn escaped_byte(digits: &[u8]) -> Option<u8> {
+    let high = hex(*digits.first()?)?;
+    let low = hex(*digits.get(1)?)?;
+    Some(high << 4 | low)
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// An error's message followed by those of its sources (hyper's body errors say what was wrong
+/// only in a source: "error reading a body from connection: invalid chunk size line").
+fn with_sources(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// Parses raw signals JSON into `T`, with the statuses described in the module docs.
@@ -330,6 +395,30 @@ mod tests {
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
         assert!(err.to_string().contains("not valid UTF-8"), "{err}");
         assert!(err.to_string().contains("offset 25"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn query_signals_are_decoded_without_losing_bad_bytes() {
+        assert_eq!(
+            query_param("a=1&datastar=%7B%22q%22%3A%22a+b%22%7D", "datastar").unwrap(),
+            br#"{"q":"a b"}"#
+        );
+        assert_eq!(query_param("data%73tar=x", "datastar").unwrap(), b"x");
+        assert_eq!(query_param("datastar", "datastar").unwrap(), b"");
+        assert_eq!(query_param("other=1", "datastar"), None);
+        // A `%` without two hex digits after it is kept as it is.
+        assert_eq!(percent_decode("%ZZ%4"), b"%ZZ%4");
+        assert_eq!(percent_decode("%e9t%C3%A9"), b"\xe9t\xc3\xa9");
+
+        let req = Request::get("/?datastar=%7B%22q%22%3A%22%FF%22%7D")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let err = read_raw(req).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err.message(),
+            "signals are not valid UTF-8: invalid byte at offset 6"
+        );
     }
 
     #[test]

@@ -49,6 +49,23 @@ impl TestServer {
         TestServer { addr, task }
     }
 
+    /// Binds an ephemeral port and serves `router` on it with `App::serve`'s own server (its
+    /// deadlines, as `app`'s `ServeConfig` sets them) in a background task.
+    pub async fn serve(app: &dstar::App, router: Router) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port on 127.0.0.1");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let app = app.clone();
+        let task = tokio::spawn(async move {
+            app.serve_listener(listener, router, std::future::pending())
+                .await;
+        });
+        TestServer { addr, task }
+    }
+
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -75,12 +92,25 @@ impl TestServer {
     }
 
     /// Sends any request and reads the whole response (until the body ends or the server
-    /// closes the connection). A `body` gets a `Content-Length` header.
+    /// closes the connection). A `body` gets a `Content-Length` header unless `headers` frame it
+    /// themselves (`Content-Length` or `Transfer-Encoding`).
     pub async fn request(
         &self,
         method: &str,
         path: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> io::Result<Response> {
+        self.request_bytes(method, path, headers, body).await
+    }
+
+    /// Like [`request`](Self::request), with header values as bytes, which need not be text
+    /// (a Latin-1 `é` is the one byte `0xE9`).
+    pub async fn request_bytes<V: AsRef<[u8]>>(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, V)],
         body: Option<&[u8]>,
     ) -> io::Result<Response> {
         let deadline = Instant::now() + RESPONSE_TIMEOUT;
@@ -133,11 +163,11 @@ impl TestServer {
         })
     }
 
-    async fn send(
+    async fn send<V: AsRef<[u8]>>(
         &self,
         method: &str,
         path: &str,
-        headers: &[(&str, &str)],
+        headers: &[(&str, V)],
         body: Option<&[u8]>,
     ) -> io::Result<(Head, Body)> {
         let mut stream = TcpStream::connect(self.addr).await?;
@@ -148,14 +178,18 @@ impl TestServer {
         }
         if let Some(body) = body
             && !has("content-length")
+            && !has("transfer-encoding")
         {
             request.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
         let mut bytes = request.into_bytes();
+        for (name, value) in headers {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.extend_from_slice(b": ");
+            bytes.extend_from_slice(value.as_ref());
+            bytes.extend_from_slice(b"\r\n");
+        }
+        bytes.extend_from_slice(b"\r\n");
         bytes.extend_from_slice(body.unwrap_or_default());
         stream.write_all(&bytes).await?;
         stream.flush().await?;

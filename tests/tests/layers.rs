@@ -50,7 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("assembly", &["router"]),
-    ("testing", &["testing"]),
+    ("testing", &["testing", "__fuzz"]),
 ];
 
 fn layer_of(module: &str) -> Option<(usize, &'static str)> {

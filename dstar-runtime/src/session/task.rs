@@ -57,15 +57,23 @@ impl Drop for Session {
         let _span = self.span.as_deref().map(Span::enter);
         let pending = self.mailbox.close();
         for command in pending {
-            if let Command::Event(event) = command {
-                // Not applied: the tab may send it again to the session re-mounted in place,
-                // unless the session was ended on purpose.
-                let ended = self.app.sessions().ended().get(self.id).is_some();
-                let _ = event.reply.send(Err(if ended {
-                    super::handle::session_ended()
-                } else {
-                    super::handle::session_unavailable()
-                }));
+            match command {
+                Command::Event(event) => {
+                    // Not applied: the tab may send it again to the session re-mounted in
+                    // place, unless the session was ended on purpose.
+                    let ended = self.app.sessions().ended().get(self.id).is_some();
+                    let _ = event.reply.send(Err(if ended {
+                        super::handle::session_ended()
+                    } else {
+                        super::handle::session_unavailable()
+                    }));
+                }
+                // A stream that reached the session while it was ending (a reconnect during a
+                // slow `terminate`): cut, as a network failure would be, so the client
+                // reconnects and finds the session gone, rather than held open for ever on
+                // heartbeats from nothing.
+                Command::Attach(attach) => attach.queue.end(End::Abort, None),
+                _ => {}
             }
         }
         // Not unsubscribed: PubSub drops an ended session from its topics itself (see
