@@ -115,6 +115,25 @@ impl App {
         &self.inner.keys
     }
 
+    /// Checks the CSRF token a template action (`post("/api/items", {...})`) sent in the
+    /// `x-dstar-token` header, for an app's own handler: `403` naming the problem when it is
+    /// missing, forged or expired.
+    pub fn verify_csrf(&self, headers: &http::HeaderMap) -> crate::error::Result<()> {
+        let token = headers
+            .get(crate::protocol::TOKEN_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        self.keys()
+            .verify(token, crate::token::Purpose::Csrf)
+            .map(drop)
+            .map_err(|err| {
+                crate::error::Error::forbidden(format!(
+                    "request refused: {err} (the `{}` header must carry the token issued with the page)",
+                    crate::protocol::TOKEN_HEADER
+                ))
+            })
+    }
+
     /// The URL the layout loads the Datastar client from.
     pub fn client_url(&self) -> &str {
         &self.inner.client_url

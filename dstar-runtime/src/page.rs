@@ -27,7 +27,7 @@ use crate::protocol::{EVENT_PATH, History, is_same_origin_path};
 use crate::route::Route;
 use crate::security::Nonce;
 use crate::session::handle::SessionHandle;
-use crate::sse::{ConsoleLevel, ExecuteScript, Mode, PatchElements, PatchSignals};
+use crate::sse::{ConsoleLevel, CustomEvent, ExecuteScript, Mode, PatchElements, PatchSignals};
 
 /// A routable page. Implemented by `#[dstar::page]`; see its docs for the methods it expects.
 #[diagnostic::on_unimplemented(
@@ -618,6 +618,19 @@ impl<'a> Ctx<'a> {
             .as_ref()
             .map(|session| Nonce::for_session(self.app.keys(), session.id()).to_string());
         script.write_with(nonce.as_deref(), &mut self.out);
+    }
+
+    /// Queues an event of your own type (see [`CustomEvent`]), for a script of yours that
+    /// listens beside Datastar: `cx.send_event(CustomEvent::new("progress", "42"))`. On a live
+    /// page an `id` is ignored, as for [`execute`](Self::execute): the session numbers the
+    /// events of its stream.
+    pub fn send_event(&mut self, event: CustomEvent<'_>) {
+        let event = if self.session.is_some() {
+            event.without_id()
+        } else {
+            event
+        };
+        event.write_to(&mut self.out);
     }
 
     /// Logs `message` to the browser console.
