@@ -783,6 +783,8 @@ fn expression<'s>(
             if &bytes[word_start..i] == b"event"
                 && !after_dot
                 && let Some(name) = literal_argument(source, i)
+                // `event(.., page='/path')` goes to another page, checked when it renders.
+                && !has_keyword(source, i, "page")
             {
                 let line = 1 + bytes[..word_start].iter().filter(|&&b| b == b'\n').count();
                 calls.push((name, line));
@@ -796,6 +798,53 @@ fn expression<'s>(
         }
     }
     bytes.len()
+}
+
+/// Whether the call whose `(` follows `from` passes keyword argument `keyword` at its top
+/// level (`event('x', page='/a')`); string literals and nested brackets are skipped.
+fn has_keyword(source: &str, from: usize, keyword: &str) -> bool {
+    let bytes = source.as_bytes();
+    let Some(open) = source[from..].find('(').map(|at| from + at) else {
+        return false;
+    };
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = string_end(bytes, i).unwrap_or(bytes.len());
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return false;
+                }
+            }
+            c if depth == 1
+                && (c.is_ascii_alphabetic() || c == b'_')
+                && !bytes[i - 1].is_ascii_alphanumeric()
+                && bytes[i - 1] != b'_' =>
+            {
+                let end = i + bytes[i..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
+                if &source[i..end] == keyword
+                    && source[end..].trim_start().starts_with('=')
+                    && !source[end..].trim_start().starts_with("==")
+                {
+                    return true;
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Past the string literal opening at `start`, honouring backslash escapes.
@@ -1029,10 +1078,11 @@ mod tests {
             {# {{ event('commented') }} #}\n\
             {% raw %}{{ event('raw') }}{% endraw %}\n\
             {{ 'event(\"in a string\")' }} {{ item.event('method') }} {{ my_event('other') }}\n\
-            {{ event(name) }} {{ event('a' ~ b) }} event('plain text')";
+            {{ event(name) }} {{ event('a' ~ b) }} event('plain text')\n\
+            {{ event('elsewhere', {'page': 1}, page = '/items') }} {{ event('kept', {'x': page == 1}) }}";
         assert_eq!(
             event_calls(source),
-            [("save", 2), ("remove", 3), ("reset", 4)]
+            [("save", 2), ("remove", 3), ("reset", 4), ("kept", 9)]
         );
     }
 
