@@ -457,6 +457,17 @@ impl AppBuilder {
     /// layout or stylesheet that expects its own (`App::builder().root_id("app")` gives
     /// `<div id="app">`, and every re-render patches `#app`). An HTML id of ASCII letters,
     /// digits, `-` and `_`, starting with a letter; `build` refuses any other.
+    ///
+    /// ```
+    /// use dstar_runtime::app::App;
+    ///
+    /// let key = b"a doc example's key, 32 bytes or more";
+    /// let app = App::builder().secret_key(key).root_id("app").build()?;
+    /// assert_eq!((app.root_id(), app.root_selector()), ("app", "#app"));
+    /// let refused = App::builder().secret_key(key).root_id("my app").build();
+    /// assert!(refused.unwrap_err().to_string().starts_with("root id `my app` refused"));
+    /// # Ok::<(), dstar_runtime::app::ConfigError>(())
+    /// ```
     pub fn root_id(mut self, id: impl Into<String>) -> Self {
         self.root_id = id.into();
         self

@@ -10,10 +10,30 @@
 //! | helper | gives |
 //! | --- | --- |
 //! | `event("name")`, `event("name", {"id": 3})` | the Datastar action that sends event `name` to this page, with extra values merged into its signals |
-//! | `get(url)`, `post(url)`, `put(url)`, `patch(url)`, `delete(url)` | a Datastar `@get(...)`-style action with the URL as a safe JS string |
-//! | `link(url, text)` | an `<a href>` that soft-navigates on a plain left click (live pages) |
-//! | `navigate(url)` | the action that soft-navigates to `url` (for buttons) |
+//! | `event("name", page="/items")` | the same event sent to the stateless page at `/items` (never a live page: it takes events only from its own tab) |
+//! | `get(url)`, `post(url, {options})`, `put`, `patch`, `delete` | a Datastar `@post(...)`-style action: the URL as a safe JS string, Datastar's fetch options checked and written as JSON, and on this site the page's CSRF token header |
+//! | `link(url, text)`, `{% call link(url) %}html{% endcall %}` | an `<a href>` that soft-navigates on a plain left click (live pages); `replace`, `hard`, `class`, `id`, `rel`, `target`, `title`, `attrs={..}` |
+//! | `navigate(url)`, `navigate(url, replace=true)` | the action that soft-navigates to `url` (for buttons) |
 //! | `js(value)` | `value` as a JavaScript literal (JSON), for use inside `data-*` expressions |
+//!
+//! ```
+//! use dstar_runtime::app::App;
+//! use dstar_runtime::template::Templates;
+//!
+//! let app = App::builder()
+//!     .secret_key(b"a doc example's key, 32 bytes or more")
+//!     .templates(Templates::new())
+//!     .build()?;
+//! // Outside a page there is no token to add; in a page the header comes first.
+//! let html = app.templates().render_str(
+//!     r#"{{ post("/search", {"contentType": "form", "retryMaxCount": 2}) }}"#,
+//!     minijinja::context! {},
+//! )?;
+//! assert_eq!(html, "@post(&quot;&#x2f;search&quot;, {contentType: &quot;form&quot;, retryMaxCount: 2})");
+//! let err = app.templates().render_str(r#"{{ post("/x", {"retries": 2}) }}"#, minijinja::context! {});
+//! assert!(err.unwrap_err().to_string().contains("`post()` has no option `retries`"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Under a prefix
 //!
@@ -1194,15 +1214,28 @@ mod tests {
         assert!(text.contains("missing.field"), "{text}");
     }
 
+    /// What `page` gives templates of a page at `/here` (under `prefix`): a stateless one with
+    /// token `tok`, or a live one (whose events go to the session endpoint).
+    fn page_context(live: bool, prefix: &str) -> Value {
+        let event_url = if live {
+            format!("{prefix}{}", crate::protocol::EVENT_PATH)
+        } else {
+            "/here".to_owned()
+        };
+        context! {
+            url => "/here",
+            event_url => event_url,
+            token => if live { "" } else { "tok" },
+            live => live,
+            prefix => prefix,
+        }
+    }
+
     /// Renders `source` as a stateless page with token `tok` (or a live one) would, with `/`
     /// unescaped as the browser reads it.
     fn page_render(source: &str, live: bool) -> Result<String, TemplateError> {
         let engine = Templates::new().with("p.html", source).build();
-        let page = if live {
-            crate::page::live_page_value("/here", "")
-        } else {
-            crate::page::page_value("/here".into(), "tok", false, "")
-        };
+        let page = page_context(live, "");
         engine
             .render("p.html", context! { dstar => page })
             .map(|html| html.replace("&#x2f;", "/"))
@@ -1388,9 +1421,8 @@ mod tests {
             .with("none.html", r#"{{ event("save", page="/nowhere") }}"#)
             .with("missing.html", r#"{{ event("drop", page="/items/3") }}"#)
             .build();
-        let stateless =
-            context! { dstar => crate::page::page_value("/here".into(), "tok", false, "/app") };
-        let live = context! { dstar => crate::page::live_page_value("/here", "/app") };
+        let stateless = context! { dstar => page_context(false, "/app") };
+        let live = context! { dstar => page_context(true, "/app") };
         // Before a router is built nothing is known, and nothing is refused.
         assert!(engine.render("none.html", stateless.clone()).is_ok());
         engine.add_routes([&ITEMS, &CHAT]);
