@@ -531,3 +531,38 @@ async fn the_root_id_is_configurable_and_every_render_patches_it() {
         assert!(err.to_string().starts_with("root id `"), "{bad}: {err}");
     }
 }
+
+#[tokio::test]
+async fn connected_runs_for_a_session_re_mounted_in_place() {
+    // A restart: a second server with the same key, where the tab's session is gone.
+    let (before, _) = app(None);
+    let first = TestServer::start(router(&before)).await;
+    let html = first.get("/board", &[]).await.text().to_owned();
+    let stream_token = token_after(&html, "_dstarStream");
+    let (after, seen) = app(None);
+    let second = TestServer::start(router(&after)).await;
+    let referer = format!("http://{}/board", second.addr());
+    let mut stream = second
+        .open_sse(
+            "POST",
+            "/__dstar/stream",
+            &[("x-dstar-token", &stream_token), ("referer", &referer)],
+            Some(b"{}"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stream.status, 200);
+    // The re-mount's batch (tokens, navigation token, full render), then `connected`'s patch.
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(stream.expect_event(WAIT).await);
+    }
+    let connected = last.unwrap();
+    assert_eq!(connected.event.as_deref(), Some("datastar-patch-signals"));
+    assert_eq!(
+        connected.value("signals").as_deref(),
+        Some(r#"{"connections":1}"#)
+    );
+    assert_eq!(connected.id.as_deref(), Some("4"));
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+}
