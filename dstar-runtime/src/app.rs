@@ -6,6 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
+
+use crate::cookie::{Cookie, Cookies};
 use crate::error::{Error, Result};
 use crate::pubsub::{LocalPubSub, PubSub};
 use crate::security::SecurityHeaders;
@@ -40,7 +43,8 @@ struct Inner {
     client_url: String,
     layout: String,
     error_template: String,
-    state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    layout_values: Option<LayoutValues>,
     pubsub: Arc<dyn PubSub>,
     sessions: Registry,
     csrf_ttl: Duration,
@@ -82,6 +86,7 @@ impl App {
             layout: DEFAULT_LAYOUT.to_owned(),
             error_template: DEFAULT_ERROR_TEMPLATE.to_owned(),
             state: HashMap::new(),
+            layout_values: None,
             pubsub: None,
             sessions: SessionConfig::default(),
             csrf_ttl: Duration::from_secs(12 * 3600),
@@ -99,13 +104,39 @@ impl App {
         self.inner
             .state
             .get(&TypeId::of::<T>())
-            .and_then(|boxed| boxed.downcast_ref())
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "no app state of type `{}`: add it with `App::builder().state(...)`",
-                    std::any::type_name::<T>()
-                ))
-            })
+            .and_then(|shared| shared.downcast_ref())
+            .ok_or_else(missing_state::<T>)
+    }
+
+    /// App state of type `T`, shared: what the [`AppState`] extractor hands a handler.
+    pub fn shared_state<T: Send + Sync + 'static>(&self) -> Result<Arc<T>> {
+        self.inner
+            .state
+            .get(&TypeId::of::<T>())
+            .and_then(|shared| Arc::clone(shared).downcast().ok())
+            .ok_or_else(missing_state::<T>)
+    }
+
+    /// The values the layout gets as `app` for a page requested with `parts` (see
+    /// [`AppBuilder::layout_values`]).
+    pub(crate) fn layout_values(&self, parts: &http::request::Parts) -> minijinja::Value {
+        match &self.inner.layout_values {
+            Some(values) => values(parts),
+            None => minijinja::Value::from(std::collections::BTreeMap::<String, String>::new()),
+        }
+    }
+
+    /// The cookies of a request with these `headers`, for the app's own axum handlers (pages
+    /// get them from `Mount::cookies` and `Ctx::cookies`).
+    pub fn cookies<'a>(&'a self, headers: &'a http::HeaderMap) -> Cookies<'a> {
+        Cookies::new(headers, &self.inner.keys)
+    }
+
+    /// The `Set-Cookie` header value for `cookie`, signed or encrypted with the app's key as it
+    /// asks, for the app's own axum handlers (a login route). Fails on a name that is not an
+    /// HTTP token.
+    pub fn cookie_header(&self, cookie: &Cookie) -> Result<http::HeaderValue> {
+        cookie.to_header(&self.inner.keys).map_err(Error::internal)
     }
 
     /// The template engine.
@@ -316,7 +347,8 @@ pub struct AppBuilder {
     client_url: String,
     layout: String,
     error_template: String,
-    state: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    state: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    layout_values: Option<LayoutValues>,
     pubsub: Option<Arc<dyn PubSub>>,
     sessions: SessionConfig,
     csrf_ttl: Duration,
@@ -369,7 +401,9 @@ impl AppBuilder {
     }
 
     /// The layout template every page is wrapped in, unless the page names its own. It gets
-    /// `title`, `head` (the client script tag, to put in `<head>`) and `body` (the page root).
+    /// `title`, `head` (the client script tag, to put in `<head>`), `body` (the page root),
+    /// `flash` (the flash region, see `dstar::flash`), `nonce`, `dstar.prefix` and `app` (see
+    /// [`layout_values`](Self::layout_values)).
     pub fn layout(mut self, template: impl Into<String>) -> Self {
         self.layout = template.into();
         self
@@ -385,9 +419,30 @@ impl AppBuilder {
         self
     }
 
-    /// Adds app state that pages read with `state::<T>()`. One value per type.
+    /// Adds app state that pages read with `state::<T>()` and the app's own axum handlers with
+    /// the [`AppState<T>`] extractor. One value per type.
     pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.state.insert(TypeId::of::<T>(), Box::new(value));
+        self.state.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// Values every layout render gets as `app`, made from the page's request: the signed-in
+    /// user from a cookie, a site name, a feature flag. A layout writes
+    /// `{% if app.user %}{{ app.user.name }}{% endif %}`; soft navigation renders the layout's
+    /// title with the navigation request's values. Without this, `app` is an empty map.
+    ///
+    /// ```ignore
+    /// App::builder().layout_values(|request: &http::request::Parts| {
+    ///     serde_json::json!({ "user": current_user(&request.headers) })
+    /// })
+    /// ```
+    pub fn layout_values<V: serde::Serialize>(
+        mut self,
+        values: impl Fn(&http::request::Parts) -> V + Send + Sync + 'static,
+    ) -> Self {
+        self.layout_values = Some(Arc::new(move |parts| {
+            minijinja::Value::from_serialize(values(parts))
+        }));
         self
     }
 
@@ -512,6 +567,7 @@ impl AppBuilder {
                 layout: self.layout,
                 error_template: self.error_template,
                 state: self.state,
+                layout_values: self.layout_values,
                 pubsub: self
                     .pubsub
                     .unwrap_or_else(|| Arc::new(LocalPubSub::default())),
@@ -638,5 +694,60 @@ mod tests {
         assert!(shown.contains("DSTAR_SECRET_KEY"), "{shown}");
         assert!(shown.contains("openssl rand -hex 32"), "{shown}");
         assert!(!shown.contains("MissingSecretKey"), "{shown}");
+    }
+}
+
+/// What [`AppBuilder::layout_values`] keeps: the app's values for the layout, from a request.
+type LayoutValues = Arc<dyn Fn(&http::request::Parts) -> minijinja::Value + Send + Sync>;
+
+fn missing_state<T>() -> Error {
+    Error::internal(format!(
+        "no app state of type `{}`: add it with `App::builder().state(...)`",
+        std::any::type_name::<T>()
+    ))
+}
+
+/// Extracts app state registered with [`AppBuilder::state`] in the app's own axum handlers,
+/// so state is registered once for pages and handlers alike. The router needs the [`App`] as
+/// its state: `into_router` returns a router of any state type, so add the handlers and then
+/// `.with_state(app)`.
+///
+/// ```ignore
+/// async fn sign_in(AppState(users): AppState<Users>) -> &'static str {
+///     // `users` is the `Arc<Users>` pages read with `state::<Users>()`.
+///     "welcome"
+/// }
+///
+/// let app = App::builder().state(Users::default()).build()?;
+/// let router: axum::Router = dstar::router![Home]
+///     .into_router(app.clone())
+///     .route("/login", post(sign_in))
+///     .with_state(app);
+/// ```
+///
+/// A state never registered answers `500` naming the type and the fix, and logs it.
+#[derive(Debug)]
+pub struct AppState<T>(pub Arc<T>);
+
+impl<T> std::ops::Deref for AppState<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<S, T> axum::extract::FromRequestParts<S> for AppState<T>
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+    T: Send + Sync + 'static,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(_parts: &mut http::request::Parts, state: &S) -> Result<Self> {
+        <App as FromRef<S>>::from_ref(state)
+            .shared_state()
+            .map(AppState)
     }
 }

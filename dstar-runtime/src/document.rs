@@ -24,6 +24,10 @@ pub(crate) struct Shell<'a> {
     pub(crate) nonce: Nonce,
     /// The path the app is mounted under: the layout's helpers put app paths under it.
     pub(crate) prefix: &'a str,
+    /// The page request, for the app's layout values.
+    pub(crate) parts: &'a http::request::Parts,
+    /// Flash messages to show (left by the handler that sent the browser here).
+    pub(crate) flash: &'a [crate::flash::Flash],
 }
 
 /// Wraps a page body in its root element and layout.
@@ -35,6 +39,8 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
         head,
         nonce,
         prefix,
+        parts,
+        flash,
     } = shell;
     let mut root = String::with_capacity(body.0.len() + 64);
     root.push_str("<div id=\"");
@@ -63,6 +69,8 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
         body => minijinja::Value::from_safe_string(root),
         nonce => nonce,
         dstar => minijinja::context! { prefix => prefix },
+        app => app.layout_values(parts),
+        flash => minijinja::Value::from_safe_string(crate::flash::region(flash)),
     };
     Ok(app.templates().render(layout, ctx)?)
 }
@@ -75,7 +83,7 @@ pub(crate) fn layout_title(
     app: &App,
     route: &Route,
     title: Option<&str>,
-    prefix: &str,
+    (prefix, parts): (&str, &http::request::Parts),
 ) -> Result<String> {
     let title = title.or(route.title).unwrap_or(route.name);
     let layout = route.layout.unwrap_or(app.layout());
@@ -85,6 +93,8 @@ pub(crate) fn layout_title(
         body => minijinja::Value::from_safe_string(String::new()),
         nonce => "",
         dstar => minijinja::context! { prefix => prefix },
+        app => app.layout_values(parts),
+        flash => minijinja::Value::from_safe_string(String::new()),
     };
     let html = app.templates().render(layout, ctx)?;
     Ok(title_text(&html).unwrap_or_else(|| title.to_owned()))

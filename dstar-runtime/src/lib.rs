@@ -5,8 +5,8 @@
 //!
 //! | layer | modules | job |
 //! | --- | --- | --- |
-//! | wire | [`sse`], [`compress`], [`response`], [`signals`], [`token`], [`protocol`], [`security`] | Datastar's wire format, stream compression, SSE responses, untrusted signals, signed tokens, dstar's paths, headers and scripts, security headers and script nonces |
-//! | base | [`route`], [`template`], [`error`], [`metrics`] | routes and path patterns, minijinja templates and their helpers, the error type, the metrics dstar records |
+//! | wire | [`sse`], [`compress`], [`response`], [`signals`], [`token`], [`cookie`], [`protocol`], [`security`] | Datastar's wire format, stream compression, SSE responses, untrusted signals, signed tokens, cookies (plain, signed, private), dstar's paths, headers and scripts, security headers and script nonces |
+//! | base | [`route`], [`template`], [`error`], [`flash`], [`metrics`] | routes and path patterns, minijinja templates and their helpers, the error type, flash messages, the metrics dstar records |
 //! | model | [`app`], [`page`], [`pubsub`], [`serve`], [`session`] (`handle`, `outcomes`, `queue`, `page`) | configuration and services, the `Page` trait and what its methods get, topics, the HTTP server (connection deadlines, accept loop, shutdown; TLS with HTTP/2 behind `tls`), session handles, the answers of recent clicks |
 //! | transports | `document`, `stateless`, [`session`] (`endpoints`, `stream`, `task`, `tokens`), `nav`, `dev` | serving a page: the document, stateless requests, live sessions, soft navigation, live reload in debug builds |
 //! | assembly | [`router`] | the route table and the axum router: every page and `/__dstar/*` endpoint |
@@ -16,6 +16,7 @@
 pub use http;
 
 pub mod compress;
+pub mod cookie;
 pub mod protocol;
 pub mod response;
 pub mod security;
@@ -24,6 +25,7 @@ pub mod sse;
 pub mod token;
 
 pub mod error;
+pub mod flash;
 pub mod metrics;
 pub mod route;
 pub mod template;

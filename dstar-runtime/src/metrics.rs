@@ -9,6 +9,7 @@
 //! | [`EVENTS`] | counter | `page`, `outcome` (`ok`, `refused`, `failed`) | events that reached a page's handler |
 //! | [`EVENT_SECONDS`] | histogram | `page` | time from an event reaching its page to its patches queued |
 //! | [`STREAM_OVERFLOWS`] | counter | | stream queues that overflowed: one full render replaced the backlog |
+//! | [`RESYNCS`] | counter | | full renders asked for by a multi-node PubSub (`SessionHandle::resync`): the session may have missed messages |
 //! | [`RECONNECTS`] | counter | | streams that came back with `Last-Event-ID` |
 //! | [`REMOUNTS`] | counter | | sessions re-mounted in place for a tab whose session was gone |
 //! | [`REPLAYS`] | counter | `kind` (`exact`, `full`) | reconnects that missed events: replayed from the ring, or one full render |
@@ -29,6 +30,9 @@ pub const EVENTS: &str = "dstar_events_total";
 pub const EVENT_SECONDS: &str = "dstar_event_duration_seconds";
 /// Counter: stream queue overflows (each replaced by one full render).
 pub const STREAM_OVERFLOWS: &str = "dstar_stream_overflows_total";
+/// Counter: full renders asked for with `SessionHandle::resync` (a multi-node PubSub lost
+/// messages the session may have needed).
+pub const RESYNCS: &str = "dstar_resyncs_total";
 /// Counter: streams that reconnected with `Last-Event-ID`.
 pub const RECONNECTS: &str = "dstar_reconnects_total";
 /// Counter: sessions re-mounted in place (a tab's stream came back for a session that was
@@ -64,6 +68,10 @@ pub(crate) fn open_streams(delta: f64) {
 
 pub(crate) fn stream_overflow() {
     metrics::counter!(STREAM_OVERFLOWS).increment(1);
+}
+
+pub(crate) fn resync() {
+    metrics::counter!(RESYNCS).increment(1);
 }
 
 pub(crate) fn reconnect() {

@@ -11,18 +11,22 @@
 //! 4. Live pages also get [`Page::info`] for messages ([`Message`]) and [`Page::terminate`] when
 //!    the session ends.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use minijinja::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
+use crate::cookie::{Cookie, Cookies};
 use crate::error::{Error, Result};
+use crate::flash::Flash;
 use crate::protocol::{EVENT_PATH, History, is_same_origin_path};
 use crate::route::Route;
 use crate::security::Nonce;
@@ -106,6 +110,10 @@ pub struct Mount<'a> {
     pub(crate) title: Option<String>,
     /// Initial signals set with [`Mount::signal`].
     pub(crate) signals: serde_json::Map<String, serde_json::Value>,
+    /// `Set-Cookie` values for the page's answer.
+    pub(crate) set_cookies: Vec<http::HeaderValue>,
+    /// Tags of the live session (see [`Mount::tag`]).
+    pub(crate) tags: Vec<String>,
 }
 
 impl fmt::Debug for Mount<'_> {
@@ -137,6 +145,32 @@ impl<'a> Mount<'a> {
             subscriptions: Vec::new(),
             title: None,
             signals: serde_json::Map::new(),
+            set_cookies: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// The request's cookies: plain, signed and private (see [`Cookies`]).
+    pub fn cookies(&self) -> Cookies<'_> {
+        Cookies::new(&self.parts.headers, self.app.keys())
+    }
+
+    /// Sets `cookie` with the page's answer: a full load, or the stream answer of a tab
+    /// re-mounted in place. A soft navigation has no page answer: cookies set then are not
+    /// sent (a warning is logged); set them in an event handler. Fails on a name that is not
+    /// an HTTP token.
+    pub fn set_cookie(&mut self, cookie: Cookie) -> Result<()> {
+        self.set_cookies.push(self.app.cookie_header(&cookie)?);
+        Ok(())
+    }
+
+    /// Tags a live page's session, for example with the signed-in user's id, so that
+    /// [`Registry::end_tagged`](crate::session::handle::Registry::end_tagged) can end every tab of
+    /// that user at logout. A tab re-mounted in place runs `mount` again and so is tagged
+    /// again. Does nothing on a stateless page (there is no session).
+    pub fn tag(&mut self, tag: impl Into<String>) {
+        if self.session.is_some() {
+            self.tags.push(tag.into());
         }
     }
 
@@ -339,6 +373,11 @@ impl<'a> Event<'a> {
 }
 
 /// A message for a live page: anything `Send + Sync`, sent through PubSub or a session handle.
+///
+/// With a multi-node PubSub (`dstar-redis`), a message crosses to the other nodes when its
+/// payload's type is registered with the backplane (which needs it to be `Serialize` and
+/// `DeserializeOwned`); there it is decoded back into the same type, so `info` reads it with
+/// [`get`](Self::get) as usual. Any other payload reaches this node's sessions only.
 #[derive(Clone)]
 pub struct Message {
     topic: Option<Arc<str>>,
@@ -401,9 +440,89 @@ impl Message {
     }
 
     /// The payload, if it is a `T`.
+    ///
+    /// A message that came from another node ([`from_other_node`](Self::from_other_node)) is
+    /// decoded here, on the first call: every later call, and every other session of this node
+    /// that got the same message, reads the value decoded then.
     pub fn get<T: Any>(&self) -> Option<&T> {
-        self.payload.value.downcast_ref()
+        let value = &self.payload.value;
+        if let Some(found) = value.downcast_ref() {
+            return Some(found);
+        }
+        value
+            .downcast_ref::<Undecoded>()?
+            .value(self.topic())?
+            .downcast_ref()
     }
+
+    /// The type of the payload, for a multi-node PubSub choosing how to encode it. For a
+    /// message that came from another node, the type of its still encoded form (such messages
+    /// are delivered on the node that received them, never published again).
+    pub fn payload_type_id(&self) -> TypeId {
+        // Through the vtable: the type of the value the message was made with.
+        self.payload.value.type_id()
+    }
+
+    /// A message published on another node, whose payload arrived as `json`: `decode` turns it
+    /// back into the Rust value that node published, once, on the first [`get`](Self::get).
+    /// A multi-node PubSub hands it to its in-process PubSub like any other message.
+    pub fn from_other_node(sender: Option<u128>, json: Bytes, decode: DecodePayload) -> Self {
+        Message {
+            topic: None,
+            payload: Arc::new(Payload {
+                sender,
+                value: Undecoded {
+                    json,
+                    decode,
+                    value: OnceLock::new(),
+                },
+            }),
+        }
+    }
+}
+
+/// Turns the JSON of a message published on another node back into its payload (see
+/// [`Message::from_other_node`]).
+pub type DecodePayload = fn(&[u8]) -> serde_json::Result<Box<dyn Any + Send + Sync>>;
+
+/// The payload of a message from another node until a session asks for it.
+struct Undecoded {
+    json: Bytes,
+    decode: DecodePayload,
+    value: OnceLock<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+impl Undecoded {
+    fn value(&self, topic: Option<&str>) -> Option<&(dyn Any + Send + Sync)> {
+        self.value
+            .get_or_init(|| match (self.decode)(&self.json) {
+                Ok(value) => Some(value),
+                Err(err) => {
+                    // Once per message, not per session: the failure is kept too.
+                    undecodable(topic.unwrap_or(""), &err);
+                    None
+                }
+            })
+            .as_deref()
+    }
+}
+
+/// Logs a message from another node that does not decode: a `WARN` at most once a minute,
+/// since when nodes disagree on a type every message of it fails alike.
+fn undecodable(topic: &str, err: &serde_json::Error) {
+    static LAST_WARNING: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST_WARNING.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(60)) {
+        tracing::debug!(topic, %err, "a message from another node does not decode as its type");
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    tracing::warn!(
+        topic,
+        %err,
+        "a message from another node does not decode as its type: `info` gets nothing from it \
+         (are the nodes running different versions? logged at most once a minute)"
+    );
 }
 
 /// What a handler does to the page: queue patches, signals and scripts, and ask for a
@@ -419,6 +538,16 @@ pub struct Ctx<'a> {
     /// The path the app is mounted under (see `protocol::mount_prefix`).
     pub(crate) prefix: &'a str,
     pub(crate) ending: Option<SessionEnd>,
+    /// The headers of the request being answered (an event's), when there is one.
+    pub(crate) request: Option<&'a http::HeaderMap>,
+    /// `Set-Cookie` values for the event's answer.
+    pub(crate) set_cookies: Vec<http::HeaderValue>,
+    /// A stateless page's script nonce (a live page's is derived from its session).
+    pub(crate) nonce: Option<Nonce>,
+    /// Flash messages the handler left (see [`Ctx::flash`]).
+    pub(crate) flashes: Vec<Flash>,
+    /// Whether the handler sent the browser elsewhere.
+    pub(crate) redirected: bool,
 }
 
 /// How a live session that a handler ends on purpose leaves its tab (see
@@ -497,7 +626,54 @@ impl<'a> Ctx<'a> {
             url: None,
             prefix,
             ending: None,
+            request: None,
+            set_cookies: Vec::new(),
+            nonce: None,
+            flashes: Vec::new(),
+            redirected: false,
         }
+    }
+
+    /// Leaves a flash message ("Saved", "Signed out") of `kind` (`info`, `error`, ...: the
+    /// `data-kind` it shows with). When the handler sends the browser elsewhere (a redirect,
+    /// a session ended with `SessionEnd::Navigate`), the next page shows it, once; otherwise it
+    /// appears now in the layout's flash region. See [`crate::flash`].
+    pub fn flash(&mut self, kind: impl Into<String>, message: impl Into<String>) {
+        self.flashes.push(Flash {
+            kind: kind.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The cookies of the request being answered: an event's (on a live page, the event
+    /// POST's, so they are current); none in `info`, which answers no request.
+    pub fn cookies(&self) -> Cookies<'_> {
+        static NONE: std::sync::OnceLock<http::HeaderMap> = std::sync::OnceLock::new();
+        let headers = self
+            .request
+            .unwrap_or_else(|| NONE.get_or_init(http::HeaderMap::new));
+        Cookies::new(headers, self.app.keys())
+    }
+
+    /// A header of the request being answered (an event's), as text; none in `info`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.request?.get(name)?.to_str().ok()
+    }
+
+    /// Sets `cookie` with the event's answer (a stateless page's one-shot stream, a live
+    /// page's `204`; the browser applies both). In `info` there is no answer: it fails. A
+    /// click the server answers again from its log of recent clicks (a retry) sends no
+    /// cookies. Fails on a name that is not an HTTP token.
+    pub fn set_cookie(&mut self, cookie: Cookie) -> Result<()> {
+        if self.request.is_none() {
+            return Err(Error::internal(format!(
+                "cannot set cookie `{}` here: `info` answers no request (set it in an event \
+                 handler or in `mount`)",
+                cookie.name()
+            )));
+        }
+        self.set_cookies.push(self.app.cookie_header(&cookie)?);
+        Ok(())
     }
 
     /// App state registered with `App::builder().state(...)`.
@@ -668,12 +844,14 @@ impl<'a> Ctx<'a> {
         } else {
             script
         };
-        // A live session's page nonce is derived when a script needs it, not on every event;
-        // a stateless answer's scripts have none to carry (see `security`).
+        // A page's nonce is derived when a script needs it, not on every event: a live one
+        // from its session, a stateless one from its token (see `security`).
         let nonce = self
             .session
             .as_ref()
-            .map(|session| Nonce::for_session(self.app.keys(), session.id()).to_string());
+            .map(|session| Nonce::for_session(self.app.keys(), session.id()))
+            .or(self.nonce)
+            .map(|nonce| nonce.to_string());
         script.write_with(nonce.as_deref(), &mut self.out);
     }
 
@@ -726,6 +904,7 @@ impl<'a> Ctx<'a> {
 
     /// Queues the redirect to app path `url` (checked by the caller, or by `Error::redirect`).
     pub(crate) fn redirect_unchecked(&mut self, url: &str) {
+        self.redirected = true;
         let url = crate::protocol::under_prefix(self.prefix, url);
         self.execute_script(&crate::sse::redirect_script(&url));
     }
@@ -829,5 +1008,43 @@ mod tests {
             assert!(err.source().unwrap().is::<serde_json::Error>());
         }
         assert!(cx.queued().is_empty());
+    }
+
+    #[test]
+    fn a_message_knows_its_payload_type() {
+        assert_eq!(Message::new(1u8).payload_type_id(), TypeId::of::<u8>());
+        let line = Message::from_session(7, String::from("hi"));
+        assert_eq!(line.payload_type_id(), TypeId::of::<String>());
+        assert_eq!(line.get::<String>().map(String::as_str), Some("hi"));
+        assert_eq!(line.get::<u8>(), None);
+    }
+
+    static DECODED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn decode_u64(json: &[u8]) -> serde_json::Result<Box<dyn Any + Send + Sync>> {
+        DECODED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Box::new(serde_json::from_slice::<u64>(json)?))
+    }
+
+    #[test]
+    fn a_message_from_another_node_is_decoded_once_on_first_use() {
+        let message = Message::from_other_node(Some(9), Bytes::from_static(b"42"), decode_u64)
+            .on_topic(Arc::from("room"));
+        let copy = message.clone();
+        assert_eq!(DECODED.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(message.get::<u64>(), Some(&42));
+        assert_eq!(copy.get::<u64>(), Some(&42));
+        assert_eq!(
+            copy.get::<String>(),
+            None,
+            "another type is still not there"
+        );
+        assert_eq!(DECODED.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!((copy.sender(), copy.topic()), (Some(9), Some("room")));
+
+        // JSON that is not the type: nothing, every time, and no panic.
+        let bad = Message::from_other_node(None, Bytes::from_static(b"\"x\""), decode_u64);
+        assert_eq!(bad.get::<u64>(), None);
+        assert_eq!(bad.get::<u64>(), None);
     }
 }

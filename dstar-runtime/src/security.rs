@@ -17,8 +17,9 @@
 //!
 //! # Content-Security-Policy and scripts
 //!
-//! dstar puts a fresh random nonce (128 bits, from `ring`) on the scripts it writes into every
-//! page: the Datastar client's `<script type="module">` and the navigation client script. The
+//! dstar puts a fresh nonce (128 bits no one can guess without the signing key) on the
+//! scripts it writes into every page: the Datastar client's `<script type="module">`, the live
+//! and debug client scripts. The
 //! layout template gets the same nonce as `nonce`, for the layout's own `<script>` and
 //! `<style>` elements (`<style nonce="{{ nonce }}">`). A live session keeps its page's nonce
 //! (16 bytes) and puts it on every script it sends over the stream (reloads, redirects,
@@ -31,11 +32,16 @@
 //! Scripts sent over SSE are run by the client by re-creating each `<script>` element and
 //! copying its attributes, the nonce included, so they run under the nonce.
 //!
+//! A stateless page keeps nothing between requests: its nonce is derived from the page's CSRF
+//! token under the signing key, so the answer to one of its events, which carries that token,
+//! puts the same nonce on its scripts (a redirect from a handler, `execute_script`). A live
+//! page's nonce is derived from its session id the same way, so a re-mounted session's
+//! scripts and a reload sent to a tab whose session is gone carry it too.
+//!
 //! What [`ContentSecurityPolicy::strict`] does not cover, which is why it is not the default:
-//! a stateless page keeps nothing between requests, so scripts in the answers to its events
-//! (a redirect from a handler, `execute_script`) carry no nonce and are blocked; and the
-//! answer to a stream whose session is gone (a reload script) has no session to ask for one,
-//! so the tab stays on its old page until the user reloads it. Inline `style="..."`
+//! a page loaded before a key rotation holds a nonce derived with the previous key, so its
+//! scripts from the server are blocked until it reloads (patches and signals still apply);
+//! and the layout's and templates' own inline scripts need the `nonce`. Inline `style="..."`
 //! attributes in templates are blocked by its `style-src` (Datastar's own style changes, such
 //! as `data-show`, go through the CSSOM and are not).
 //!
@@ -194,16 +200,22 @@ impl ContentSecurityPolicy {
 pub struct Nonce(u128);
 
 impl Nonce {
-    /// A fresh random nonce.
-    pub(crate) fn random() -> Self {
-        Nonce(crate::token::random_id())
-    }
-
     /// The nonce of live session `session`'s page: derived from the signing key, so it is as
     /// unguessable as a random one and the session need not keep it (16 bytes in every idle
     /// session would move its task into tokio's next 128-byte size class).
     pub(crate) fn for_session(keys: &crate::token::Keys, session: u128) -> Self {
         Nonce(keys.derive(b"dstar script nonce", session))
+    }
+
+    /// The nonce of a stateless page whose CSRF token is `token`: derived from the token (new
+    /// for every page response) under the signing key, so the answers to the page's events,
+    /// which carry the token, put the same nonce on their scripts without the server keeping
+    /// anything.
+    pub(crate) fn for_page_token(keys: &crate::token::Keys, token: &str) -> Self {
+        let tag = keys.tag(b"dstar stateless script nonce", token.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&tag[..16]);
+        Nonce(u128::from_be_bytes(bytes))
     }
 }
 
@@ -241,7 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn nonces_differ() {
-        assert_ne!(Nonce::random(), Nonce::random());
+    fn nonces_differ_by_page_token_and_key() {
+        let keys = crate::token::Keys::new(b"nonce tests (a test key of 32+ bytes)");
+        let other = crate::token::Keys::new(b"another key (a test key of 32+ bytes)");
+        let one = Nonce::for_page_token(&keys, "token-a");
+        assert_eq!(one, Nonce::for_page_token(&keys, "token-a"));
+        assert_ne!(one, Nonce::for_page_token(&keys, "token-b"));
+        assert_ne!(one, Nonce::for_page_token(&other, "token-a"));
     }
 }

@@ -49,12 +49,36 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     match result {
-        Ok((html, nonce)) => html_response(&app, html, nonce),
+        Ok((html, nonce, cookies)) => {
+            crate::cookie::with_cookies(html_response(&app, html, nonce), cookies)
+        }
         Err(err) => error_page(&app, err.under_prefix(mount_prefix(&parts))),
     }
 }
 
-async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(String, Nonce)> {
+/// The flash messages a page load shows (see `flash`), the cookie that carried them removed
+/// with the answer.
+pub(crate) fn take_flash(
+    app: &App,
+    parts: &http::request::Parts,
+    set_cookies: &mut Vec<http::HeaderValue>,
+) -> Vec<crate::flash::Flash> {
+    let flash = crate::flash::from_cookies(&app.cookies(&parts.headers));
+    if parts
+        .headers
+        .get(http::header::COOKIE)
+        .is_some_and(|c| c.to_str().is_ok_and(|c| c.contains(crate::flash::COOKIE)))
+        && let Ok(removal) = app.cookie_header(&crate::flash::removal())
+    {
+        set_cookies.push(removal);
+    }
+    flash
+}
+
+async fn render<P: Page>(
+    app: &App,
+    parts: &http::request::Parts,
+) -> Result<(String, Nonce, Vec<http::HeaderValue>)> {
     let params = P::ROUTE.params(parts.uri.path());
     let mut mount = Mount::new(app, parts, &params, None);
     let page = P::mount(&mut mount).await?;
@@ -70,7 +94,8 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Str
         page: page_value(url.into(), &token, false, prefix),
     };
     let body = page.render(&view)?;
-    let nonce = Nonce::random();
+    let nonce = Nonce::for_page_token(app.keys(), &token);
+    let flash = take_flash(app, parts, &mut mount.set_cookies);
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
@@ -78,9 +103,11 @@ async fn render<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Str
         head: "",
         nonce,
         prefix,
+        parts,
+        flash: &flash,
     };
     let html = document(app, &P::ROUTE, shell)?;
-    Ok((html, nonce))
+    Ok((html, nonce, mount.set_cookies))
 }
 
 /// The root's `data-signals` attribute holding a page's initial signals (`Mount::signal`), or
@@ -109,12 +136,12 @@ async fn event<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     let mut response = match result {
-        Ok(out) => {
+        Ok((out, cookies)) => {
             let mut answer = Sse::once(out);
             if app.compress_streams() {
                 answer = answer.encoding(crate::compress::negotiate(&parts.headers));
             }
-            answer.into_response()
+            crate::cookie::with_cookies(answer.into_response(), cookies)
         }
         Err(err) => err.under_prefix(mount_prefix(&parts)).into_event_response(),
     };
@@ -126,7 +153,7 @@ async fn run_event<P: Page>(
     app: &App,
     parts: &http::request::Parts,
     body: Body,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, Vec<http::HeaderValue>)> {
     let token = header(parts, &TOKEN_NAME);
     app.keys().verify(token, Purpose::Csrf).map_err(|err| {
         Error::forbidden(format!("event refused: {err} (the `{TOKEN_HEADER}` header must carry the token issued with the page)"))
@@ -167,6 +194,8 @@ async fn run_event<P: Page>(
             prefix,
         },
     );
+    cx.request = Some(&parts.headers);
+    cx.nonce = Some(Nonce::for_page_token(app.keys(), token));
     let started = std::time::Instant::now();
     let result = page.event(&mut cx, Event::new(name, &raw)).await;
     let result = result.and_then(|()| {
@@ -178,5 +207,15 @@ async fn run_event<P: Page>(
     });
     let status = result.as_ref().err().map(Error::status);
     crate::metrics::event_handled(P::ROUTE.name, status, started.elapsed());
-    result.map(|()| cx.out)
+    result?;
+    if !cx.flashes.is_empty() {
+        if cx.redirected {
+            // The redirect is in the body; the cookie in the headers, applied first.
+            let cookie = app.cookie_header(&crate::flash::cookie(&cx.flashes))?;
+            cx.set_cookies.push(cookie);
+        } else {
+            crate::flash::write_patch(&mut cx.out, &cx.flashes);
+        }
+    }
+    Ok((cx.out, cx.set_cookies))
 }

@@ -72,6 +72,7 @@ const DEFAULT_LAYOUT_SOURCE: &str = r#"<!doctype html>
 {{ head }}
 </head>
 <body>
+{{ flash }}
 {{ body }}
 </body>
 </html>

@@ -295,6 +295,35 @@ impl Keys {
         u128::from_be_bytes(bytes)
     }
 
+    /// The HMAC of `label` and `data` under the current key (signed cookies).
+    pub(crate) fn tag(&self, label: &[u8], data: &[u8]) -> [u8; TAG] {
+        tag_with(&self.current, label, data)
+    }
+
+    /// Whether `tag` is the HMAC of `label` and `data` under the current or the previous key,
+    /// checked in constant time.
+    pub(crate) fn check_tag(&self, label: &[u8], data: &[u8], tag: &[u8]) -> bool {
+        let check = |key: &hmac::Key| {
+            let mut message = Vec::with_capacity(label.len() + 1 + data.len());
+            message.extend_from_slice(label);
+            message.push(0);
+            message.extend_from_slice(data);
+            hmac::verify(key, &message, tag).is_ok()
+        };
+        check(&self.current) || self.previous.as_ref().is_some_and(check)
+    }
+
+    /// 32 bytes derived from each key for `label` (the current key's first): key material
+    /// for other primitives (the private cookies' cipher) that rotates with the signing key.
+    pub(crate) fn derived_keys(&self, label: &[u8]) -> ([u8; TAG], Option<[u8; TAG]>) {
+        (
+            tag_with(&self.current, b"dstar derived key", label),
+            self.previous
+                .as_ref()
+                .map(|key| tag_with(key, b"dstar derived key", label)),
+        )
+    }
+
     /// Signs a token with explicit times (tests use it to make expired tokens).
     pub fn sign_at(&self, purpose: Purpose, session: u128, issued: u64, expires: u64) -> String {
         let mut bytes = [0u8; PAYLOAD + TAG];
@@ -392,6 +421,16 @@ impl Keys {
 }
 
 /// A random 128-bit id (never zero).
+fn tag_with(key: &hmac::Key, label: &[u8], data: &[u8]) -> [u8; TAG] {
+    let mut context = hmac::Context::with_key(key);
+    context.update(label);
+    context.update(&[0]);
+    context.update(data);
+    let mut tag = [0u8; TAG];
+    tag.copy_from_slice(context.sign().as_ref());
+    tag
+}
+
 pub(crate) fn random_id() -> u128 {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
@@ -407,7 +446,7 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
@@ -418,7 +457,7 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Decodes lowercase hex into `out`, which must be exactly half as long as `text`.
-fn from_hex(text: &str, out: &mut [u8]) -> bool {
+pub(crate) fn from_hex(text: &str, out: &mut [u8]) -> bool {
     fn digit(c: u8) -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),

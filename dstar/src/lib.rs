@@ -128,7 +128,9 @@ pub use dstar_runtime::{
 pub use dstar_runtime::http;
 
 #[doc(inline)]
-pub use dstar_runtime::app::App;
+pub use dstar_runtime::app::{App, AppState};
+#[doc(inline)]
+pub use dstar_runtime::cookie::{Cookie, Cookies, SameSite};
 #[doc(inline)]
 pub use dstar_runtime::error::{Error, Result};
 #[doc(inline)]

@@ -52,7 +52,7 @@ impl Page for Live {
 struct Stateless;
 
 impl Page for Stateless {
-    const ROUTE: Route = Route::new("Stateless", "/", file!(), line!()).events(&["poke"]);
+    const ROUTE: Route = Route::new("Stateless", "/", file!(), line!()).events(&["poke", "go"]);
 
     async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
         Ok(Stateless)
@@ -65,8 +65,11 @@ impl Page for Stateless {
         )
     }
 
-    async fn event(&mut self, cx: &mut Ctx<'_>, _event: Event<'_>) -> dstar::Result<()> {
+    async fn event(&mut self, cx: &mut Ctx<'_>, event: Event<'_>) -> dstar::Result<()> {
         cx.skip_render();
+        if event.name() == "go" {
+            return cx.redirect("/elsewhere");
+        }
         cx.patch_signals(&serde_json::json!({ "poked": true }))
     }
 }
@@ -309,4 +312,25 @@ async fn headers_can_be_replaced_and_left_out() {
     let page = server.get("/", &[]).await;
     assert_eq!(page.header("content-security-policy"), None);
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
+}
+
+#[tokio::test]
+async fn a_stateless_pages_event_scripts_carry_the_pages_nonce() {
+    let server = serve(Some(strict())).await;
+    let page = server.get("/", &[]).await;
+    let nonce = policy_nonce(&page);
+    let token = dstar_tests::token_after(page.text(), "x-dstar-token");
+    let answer = server
+        .post(
+            "/",
+            &[("x-dstar-token", token.as_str()), ("x-dstar-event", "go")],
+            "{}",
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let text = answer.text();
+    assert!(
+        text.contains(&format!(r#"nonce="{nonce}""#)) && text.contains("/elsewhere"),
+        "the redirect runs under the page's policy: {text}"
+    );
 }

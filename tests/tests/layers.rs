@@ -14,10 +14,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "wire",
         &[
-            "sse", "compress", "response", "signals", "token", "protocol", "security",
+            "sse", "compress", "response", "signals", "token", "cookie", "protocol", "security",
         ],
     ),
-    ("base", &["route", "template", "error", "metrics"]),
+    ("base", &["route", "template", "error", "flash", "metrics"]),
     (
         "model",
         &[

@@ -217,6 +217,37 @@ async fn the_title_after_navigation_goes_through_the_layout() {
 }
 
 #[tokio::test]
+async fn the_layout_sees_the_apps_values_for_each_request() {
+    let layout = "<!doctype html><html><head><title>{{ title }} · {{ app.site }}</title>{{ head }}\
+                  </head><body><header>{{ app.user }}</header>{{ body }}</body></html>";
+    let builder = App::builder()
+        .secret_key(SECRET)
+        .templates(dstar::Templates::new().with("layout.html", layout))
+        .layout("layout.html")
+        .layout_values(|request: &dstar::http::request::Parts| {
+            let user = request.headers.get("x-user").and_then(|v| v.to_str().ok());
+            serde_json::json!({ "site": "Shop", "user": user.unwrap_or("nobody") })
+        });
+    let (_app, server, mut tab) = start_with(builder).await;
+    let full = server.get("/items/7", &[("x-user", "ok")]).await;
+    assert!(
+        full.text().contains("<title>Item 7 · Shop</title>")
+            && full.text().contains("<header>ok</header>"),
+        "{}",
+        full.text()
+    );
+    let reply = navigate(&server, &tab.nav, "/items/7", &[("x-user", "ok")]).await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    tab.stream.expect_event(WAIT).await;
+    tab.stream.expect_event(WAIT).await;
+    let after = script(&tab.stream.expect_event(WAIT).await);
+    assert!(
+        after.contains(r#"document.title = "Item 7 · Shop""#),
+        "soft navigation's title has the app's values too: {after}"
+    );
+}
+
+#[tokio::test]
 async fn navigation_mounts_the_target_with_params_and_query_and_updates_title_and_history() {
     let (app, server, mut tab) = start().await;
     let before = HOME_TERMINATED.load(Ordering::SeqCst);

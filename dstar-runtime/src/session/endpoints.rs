@@ -92,13 +92,18 @@ async fn page<P: Page>(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     match result {
-        Ok((html, nonce)) => html_response(&app, html, nonce),
+        Ok((html, nonce, cookies)) => {
+            crate::cookie::with_cookies(html_response(&app, html, nonce), cookies)
+        }
         Err(err) => error_page(&app, err.under_prefix(mount_prefix(&parts))),
     }
 }
 
 /// Mounts and renders page `P` and spawns its session task.
-async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(String, Nonce)> {
+async fn start<P: Page>(
+    app: &App,
+    parts: &http::request::Parts,
+) -> Result<(String, Nonce, Vec<http::HeaderValue>)> {
     let registry = app.sessions();
     let mailbox = Arc::new(Mailbox::new(registry.config().mailbox));
     let reservation = registry.reserve(mailbox.clone()).ok_or_else(|| {
@@ -129,6 +134,7 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
     };
     let body = page.render(&view)?;
     let nonce = Nonce::for_session(app.keys(), id);
+    let flash = crate::stateless::take_flash(app, parts, &mut mount.set_cookies);
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
@@ -140,6 +146,8 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
         ),
         nonce,
         prefix,
+        parts,
+        flash: &flash,
     };
     let html = document(app, &P::ROUTE, shell)?;
     let session = new_session(
@@ -150,10 +158,11 @@ async fn start<P: Page>(app: &App, parts: &http::request::Parts) -> Result<(Stri
         subscriptions,
         (url, prefix.len()),
     );
+    registry.tag(&handle, std::mem::take(&mut mount.tags));
     reservation.keep();
     registry.task_started();
     tokio::spawn(session.run());
-    Ok((html, nonce))
+    Ok((html, nonce, mount.set_cookies))
 }
 
 /// A session task for `page` at `url` (as the browser sees it, its first `prefix_len` bytes the
@@ -445,6 +454,8 @@ pub(crate) async fn remount(
     };
     let mut subscriptions = std::mem::take(&mut mount.subscriptions);
     subscriptions.shrink_to_fit();
+    let tags = std::mem::take(&mut mount.tags);
+    let cookies = std::mem::take(&mut mount.set_cookies);
     drop(mount);
     let prefix_len = prefix.len();
     let mut session = new_session(
@@ -472,8 +483,12 @@ pub(crate) async fn remount(
     }
     tracing::debug!(last_event_id, "session re-mounted in place");
     crate::metrics::remount();
+    registry.tag(&handle, tags);
     tokio::spawn(session.run());
-    live_response(app, &handle, queue, generation, &parts.headers)
+    crate::cookie::with_cookies(
+        live_response(app, &handle, queue, generation, &parts.headers),
+        cookies,
+    )
 }
 
 /// The path and query of the stream request's `Referer` (the URL of the tab's page), when it
@@ -531,7 +546,7 @@ async fn event(app: App, req: Request) -> Response {
     // The answer is logged in the request's span too (no await below).
     let _span = span.entered();
     let mut response = match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(cookies) => crate::cookie::with_cookies(StatusCode::NO_CONTENT.into_response(), cookies),
         Err(err) => err.into_event_response(),
     };
     if response.status() == StatusCode::SERVICE_UNAVAILABLE {
@@ -546,7 +561,11 @@ async fn event(app: App, req: Request) -> Response {
     response
 }
 
-async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::Body) -> Result<()> {
+async fn send_event(
+    app: &App,
+    parts: &http::request::Parts,
+    body: axum::body::Body,
+) -> Result<Vec<http::HeaderValue>> {
     let claims = app
         .keys()
         .verify(header(parts, &TOKEN_NAME), Purpose::Csrf)
@@ -583,27 +602,34 @@ async fn send_event(app: &App, parts: &http::request::Parts, body: axum::body::B
         && let Begin::Answered(result) = outcomes.begin(claims.session, click)
     {
         tracing::debug!("a click sent again: answered without applying it twice");
-        return result;
+        return result.map(|()| Vec::new());
     }
-    let result = dispatch(&handle, name, raw).await;
+    let result = dispatch(&handle, name, raw, parts.headers.clone()).await;
     if !click.is_empty() {
         match &result {
             // Refused before the handler ran: a retry is a new attempt.
             Err(err) if err.status() == StatusCode::SERVICE_UNAVAILABLE => {
                 outcomes.forget(claims.session, click);
             }
+            // The log keeps the outcome, not the cookies: a retry answered from it sets none.
             result => outcomes.finish(claims.session, click, result),
         }
     }
     result
 }
 
-/// Sends an event to its session and waits for the handler's answer.
-async fn dispatch(handle: &SessionHandle, name: &str, signals: Bytes) -> Result<()> {
+/// Sends an event to its session and waits for the handler's answer: the cookies it set.
+async fn dispatch(
+    handle: &SessionHandle,
+    name: &str,
+    signals: Bytes,
+    headers: http::HeaderMap,
+) -> Result<Vec<http::HeaderValue>> {
     let (reply, answer) = oneshot::channel();
     let command = Command::Event(Box::new(EventCommand {
         name: name.to_owned(),
         signals,
+        headers,
         reply,
         request: Span::current(),
     }));

@@ -20,7 +20,7 @@ use super::outcomes::{Ended, Outcomes};
 use super::page::LiveTarget;
 use super::queue::StreamQueue;
 use crate::error::Result;
-use crate::page::Message;
+use crate::page::{Message, SessionEnd};
 use crate::protocol::History;
 
 /// Live session settings.
@@ -101,6 +101,16 @@ pub struct Registry {
     /// The last event's signals of sessions whose page keeps them (`keep_signals`): beside
     /// the sessions rather than in them, so pages that do not ask pay nothing.
     kept: Mutex<HashMap<u128, Bytes>>,
+    tags: Mutex<Tags>,
+}
+
+/// Sessions by tag ([`Mount::tag`](crate::page::Mount::tag)). Ended sessions are dropped
+/// lazily, as PubSub drops them: when their tag is used again, and from the whole map once it
+/// has doubled since the last sweep, so it stays within twice its live size.
+#[derive(Debug, Default)]
+struct Tags {
+    sessions: HashMap<String, Vec<SessionHandle>>,
+    swept_at: usize,
 }
 
 #[derive(Debug)]
@@ -148,8 +158,47 @@ impl Registry {
             ended: Ended::default(),
             tasks: AtomicUsize::new(0),
             idle: Notify::new(),
+            tags: Mutex::default(),
             kept: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Tags `session` with each of `tags`.
+    pub(crate) fn tag(&self, session: &SessionHandle, tags: Vec<String>) {
+        if tags.is_empty() {
+            return;
+        }
+        let mut all = self.tags.lock().unwrap_or_else(|e| e.into_inner());
+        for tag in tags {
+            let sessions = all.sessions.entry(tag).or_default();
+            sessions.retain(|s| !s.is_closed() && s.id() != session.id());
+            sessions.push(session.clone());
+        }
+        if all.sessions.len() >= 64 && all.sessions.len() >= 2 * all.swept_at {
+            all.sessions.retain(|_, sessions| {
+                sessions.retain(|s| !s.is_closed());
+                !sessions.is_empty()
+            });
+            all.swept_at = all.sessions.len();
+        }
+    }
+
+    /// Ends every running session tagged `tag` on purpose, as a handler's
+    /// [`Ctx::end_session`](crate::page::Ctx::end_session) would: each tab gets `ending` (the
+    /// login page after a logout), `terminate` runs, and the tabs are never re-mounted by
+    /// their retries (see the session module's table). Returns how many were told.
+    pub fn end_tagged(&self, tag: &str, ending: SessionEnd) -> usize {
+        let sessions = self
+            .tags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions
+            .remove(tag)
+            .unwrap_or_default();
+        sessions
+            .iter()
+            .filter(|session| session.push_control(Command::End(ending.clone())))
+            .count()
     }
 
     /// Keeps `signals`, the last event's, for session `id` (a `keep_signals` page).
@@ -419,8 +468,11 @@ pub(crate) enum Command {
     Attach(Box<Attach>),
     Detached(u64),
     Navigate(Box<Navigate>),
-    /// Render the page again and send it whole (a template changed, in debug builds).
+    /// Render the page again and send it whole (a template changed, in debug builds; the tab
+    /// may have missed PubSub messages, see `SessionHandle::resync`).
     Rerender,
+    /// End the session on purpose, as a handler's `Ctx::end_session` does.
+    End(SessionEnd),
     /// The tab paused its stream (hidden, or over the browser's connection limit): the
     /// stream ends cleanly and the session waits the hidden-tab grace.
     Pause,
@@ -456,6 +508,7 @@ impl std::fmt::Debug for Command {
             Command::Navigate(_) => "Navigate",
             Command::Rerender => "Rerender",
             Command::Snapshot(_) => "Snapshot",
+            Command::End(_) => "End",
             Command::Pause => "Pause",
             Command::Disconnect => "Disconnect",
             Command::Shutdown => "Shutdown",
@@ -480,7 +533,10 @@ pub(crate) struct Navigate {
 pub(crate) struct EventCommand {
     pub(crate) name: String,
     pub(crate) signals: Bytes,
-    pub(crate) reply: oneshot::Sender<Result<()>>,
+    /// The event request's headers: the handler reads its cookies.
+    pub(crate) headers: http::HeaderMap,
+    /// The handler's answer: the cookies it set, or its error.
+    pub(crate) reply: oneshot::Sender<Result<Vec<http::HeaderValue>>>,
     /// The request that sent it, so the handler's span can point back at the POST.
     pub(crate) request: tracing::Span,
 }
@@ -636,6 +692,22 @@ impl SessionHandle {
             return Err(session_unavailable());
         }
         answer.await.unwrap_or_else(|_| Err(session_unavailable()))
+    }
+
+    /// Asks the session for one full render of its page, as after its stream queue overflowed:
+    /// for a multi-node PubSub that knows the session may have missed messages (another node's
+    /// sequence skipped some, or the connection to the other nodes was down). The render shows
+    /// the page's state as it is now: whatever the missed messages would have changed in
+    /// shared state (a database, a store other nodes write to) appears; what `info` would have
+    /// kept in the page's own fields does not. Never refused for a full mailbox; returns
+    /// `false` if the session has ended.
+    pub fn resync(&self) -> bool {
+        // The render live reload sends, which is the one a stream-queue overflow sends.
+        let asked = self.push_control(Command::Rerender);
+        if asked {
+            crate::metrics::resync();
+        }
+        asked
     }
 
     /// Queues an event or message for the task; refused when the mailbox is closed or full.

@@ -93,7 +93,7 @@ impl Outcomes {
     }
 
     /// Records the answer of a click that reached its session.
-    pub(crate) fn finish(&self, session: u128, click: &str, result: &Result<(), Error>) {
+    pub(crate) fn finish<T>(&self, session: u128, click: &str, result: &Result<T, Error>) {
         let mut state = self.lock();
         if let Some(answer) = state.answers.get_mut(&(session, Box::from(click))) {
             *answer = Answer::Done(
@@ -213,7 +213,7 @@ mod tests {
             Begin::Answered(Err(err)) => assert_eq!(err.status(), 503),
             other => panic!("{other:?}"),
         }
-        log.finish(1, "a", &Err(Error::unprocessable("bad amount")));
+        log.finish::<()>(1, "a", &Err(Error::unprocessable("bad amount")));
         match log.begin(1, "a") {
             Begin::Answered(Err(err)) => {
                 assert_eq!(

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, info_span};
 
-use super::handle::{Attach, Command, Mailbox, Navigate, SessionHandle, short_id};
+use super::handle::{Attach, Command, EventCommand, Mailbox, Navigate, SessionHandle, short_id};
 use super::page::LivePage;
 use super::queue::{End, StreamQueue};
 use super::tokens::{nav_token, token_signals, token_signals_with};
@@ -171,9 +171,8 @@ impl Session {
                         session = %short_id(self.id)
                     );
                     span.follows_from(&event.request);
-                    let (result, ending) = Box::pin(self.handle_event(&event.name, &event.signals))
-                        .instrument(span)
-                        .await;
+                    let (result, ending) =
+                        Box::pin(self.handle_event(&event)).instrument(span).await;
                     let _ = event.reply.send(result);
                     if let Some(ending) = ending {
                         self.end_on_purpose(ending);
@@ -234,6 +233,10 @@ impl Session {
                 Command::Rerender => self.rerender(),
                 Command::Snapshot(reply) => {
                     let _ = reply.send(self.snapshot());
+                }
+                Command::End(ending) => {
+                    self.end_on_purpose(ending);
+                    break;
                 }
                 Command::Pause => {
                     // Whatever the stream's state: a tab hidden before its stream connected
@@ -352,11 +355,12 @@ impl Session {
         }
     }
 
+    /// Runs an event's handler: its answer is the cookies it set, or its error.
     async fn handle_event(
         &mut self,
-        name: &str,
-        signals: &[u8],
-    ) -> (Result<()>, Option<SessionEnd>) {
+        event: &EventCommand,
+    ) -> (Result<Vec<http::HeaderValue>>, Option<SessionEnd>) {
+        let name = event.name.as_str();
         if !self.page.route().events.contains(&name) {
             return (Err(Event::new(name, b"").unknown()), None);
         }
@@ -364,13 +368,17 @@ impl Session {
         let app = self.app.clone();
         let route = self.page.route();
         if route.keep_signals {
-            app.sessions()
-                .keep_signals(self.id, Bytes::copy_from_slice(signals));
+            // Shared, not copied: the event's own buffer.
+            app.sessions().keep_signals(self.id, event.signals.clone());
         }
         let prefix = self.prefix().to_owned();
         let mut cx = Ctx::new(&app, route, &prefix, PageData::Value(self.page_value()));
         cx.session = Some(self.handle());
-        let result = self.page.event(&mut cx, Event::new(name, signals)).await;
+        cx.request = Some(&event.headers);
+        let result = self
+            .page
+            .event(&mut cx, Event::new(name, &event.signals))
+            .await;
         let result = match result {
             Err(err) if err.location().is_some() => {
                 cx.redirect_unchecked(err.location().unwrap_or("/"));
@@ -379,10 +387,11 @@ impl Session {
             other => other,
         };
         let rerender = result.is_ok() && cx.render != Render::Never;
+        let cookies = std::mem::take(&mut cx.set_cookies);
         let ending = self.finish(cx, rerender);
         let status = result.as_ref().err().map(Error::status);
         crate::metrics::event_handled(route.name, status, started.elapsed());
-        (result, ending)
+        (result.map(|()| cookies), ending)
     }
 
     async fn handle_info(&mut self, message: Message) -> (Result<()>, Option<SessionEnd>) {
@@ -430,6 +439,28 @@ impl Session {
     /// session with a navigation); hands back how the handler ended the session, if it did.
     fn finish(&mut self, mut cx: Ctx<'_>, rerender: bool) -> Option<SessionEnd> {
         let ending = cx.ending.take();
+        if !cx.flashes.is_empty() {
+            let leaving = cx.redirected || matches!(ending, Some(SessionEnd::Navigate(_)));
+            let flashes = std::mem::take(&mut cx.flashes);
+            if leaving {
+                // Set before the redirect's script runs: first in the batch.
+                match self.app.cookie_header(&crate::flash::cookie(&flashes)) {
+                    Ok(line) => {
+                        let script = format!(
+                            "document.cookie = {}",
+                            crate::protocol::js_string(line.to_str().unwrap_or_default())
+                        );
+                        let mut first = Vec::new();
+                        write_script(&mut first, &script, self.nonce());
+                        first.extend_from_slice(&cx.out);
+                        cx.out = first;
+                    }
+                    Err(err) => crate::error::log(crate::error::Level::Error, &err.to_string()),
+                }
+            } else {
+                crate::flash::write_patch(&mut cx.out, &flashes);
+            }
+        }
         let rerender = rerender && !matches!(ending, Some(SessionEnd::Navigate(_)));
         if let Some(query) = cx.url.take() {
             let path = self.url.split('?').next().unwrap_or("/").to_owned();
@@ -624,7 +655,17 @@ impl Session {
         }
         let app = self.app.clone();
         let mut mount = Mount::new(&app, &nav.parts, &target.params, Some(self.handle()));
-        let page = match (target.live.mount)(&mut mount).await {
+        let mounted = (target.live.mount)(&mut mount).await;
+        // A soft navigation has no page answer to carry cookies (set them in an event).
+        if !mount.set_cookies.is_empty() {
+            tracing::warn!(
+                page = target.route.name,
+                "cookies set by `mount` during a soft navigation are not sent"
+            );
+        }
+        app.sessions()
+            .tag(&self.handle(), std::mem::take(&mut mount.tags));
+        let page = match mounted {
             Ok(page) => page,
             Err(err) if err.location().is_some() => {
                 let mut out = Vec::new();
@@ -658,7 +699,12 @@ impl Session {
 
         let route = self.page.route();
         // What a full load would show: the title through the layout ("Item · MyApp").
-        let title = crate::document::layout_title(&app, route, title.as_deref(), self.prefix())?;
+        let title = crate::document::layout_title(
+            &app,
+            route,
+            title.as_deref(),
+            (self.prefix(), &nav.parts),
+        )?;
         let mut out = Vec::new();
         // The new page's initial signals (`Mount::signal`) with fresh tokens.
         let json = token_signals_with(&app, self.id, signals);
