@@ -64,6 +64,9 @@ use proc_macro::TokenStream;
 /// - `background`, only with `live`: the page's stream stays open while its tab is hidden (a
 ///   chat that updates the tab's title). By default a hidden tab's stream pauses and gives the
 ///   browser's connection back; a background page keeps one for as long as it is open.
+/// - `keep_signals`, only with `live`: the session keeps a copy of the signals its last event
+///   carried, which `info` and `connected` (which get no signals of their own) read with
+///   [`Ctx::last_signals`]. It costs the size of those signals per session, so it is opt-in.
 /// - `group = "name"`, only with `live`: live pages of one group share a session, so
 ///   navigating between them is a soft navigation. The default group is `"default"`.
 /// - `template = "file.html"`: the template [`View::render`] renders.
@@ -80,6 +83,7 @@ use proc_macro::TokenStream;
 /// fn render(&self, view: &View<'_>) -> dstar::Result<Html>             // required, not async
 /// async fn info(&mut self, cx: &mut Ctx<'_>, message: Message) -> dstar::Result<()>  // live only
 /// async fn terminate(&mut self)                                        // live only
+/// async fn connected(&mut self, cx: &mut Ctx<'_>) -> dstar::Result<()>  // live only
 /// ```
 ///
 /// and event handlers, marked `#[event]`:
@@ -106,6 +110,10 @@ use proc_macro::TokenStream;
 /// - `info` gets the [`Message`]s sent to a live page's session (`PubSub` topics it subscribed to
 ///   in `mount`, or a session handle).
 /// - `terminate` runs once when a live page's session ends.
+/// - `connected` runs each time a stream attaches to a live page's session: the tab's first
+///   connection, every reconnection (a dropped network, a tab shown again after a pause) and a
+///   session re-mounted in place. What it queues goes down that stream; it re-renders only
+///   when it calls [`Ctx::render`].
 ///
 /// Generic pages, trait impls, and methods that are generic, `unsafe`, `const` or `extern` are
 /// rejected, as is anything else that does not match the signatures above: the errors say
@@ -182,6 +190,8 @@ use proc_macro::TokenStream;
 /// [`View::render`]: https://docs.rs/dstar/latest/dstar/struct.View.html#method.render
 /// [`Ctx`]: https://docs.rs/dstar/latest/dstar/struct.Ctx.html
 /// [`Ctx::skip_render`]: https://docs.rs/dstar/latest/dstar/struct.Ctx.html#method.skip_render
+/// [`Ctx::render`]: https://docs.rs/dstar/latest/dstar/struct.Ctx.html#method.render
+/// [`Ctx::last_signals`]: https://docs.rs/dstar/latest/dstar/struct.Ctx.html#method.last_signals
 /// [`Message`]: https://docs.rs/dstar/latest/dstar/struct.Message.html
 #[proc_macro_attribute]
 pub fn page(args: TokenStream, item: TokenStream) -> TokenStream {

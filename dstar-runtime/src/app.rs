@@ -54,6 +54,8 @@ struct Inner {
     security: Security,
     security_headers: SecurityHeaders,
     compress_streams: bool,
+    /// The id of the element page bodies are rendered into, and it as a CSS selector.
+    root: (String, String),
 }
 
 impl fmt::Debug for App {
@@ -96,6 +98,7 @@ impl App {
             security_headers: SecurityHeaders::default(),
             short_key: None,
             compress_streams: false,
+            root_id: crate::protocol::ROOT_ID.to_owned(),
         }
     }
 
@@ -147,6 +150,36 @@ impl App {
     /// The signing keys.
     pub fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    /// Checks the CSRF token a template action (`post("/api/items", {...})`) sent in the
+    /// `x-dstar-token` header, for an app's own handler: `403` naming the problem when it is
+    /// missing, forged or expired.
+    pub fn verify_csrf(&self, headers: &http::HeaderMap) -> crate::error::Result<()> {
+        let token = headers
+            .get(crate::protocol::TOKEN_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        self.keys()
+            .verify(token, crate::token::Purpose::Csrf)
+            .map(drop)
+            .map_err(|err| {
+                crate::error::Error::forbidden(format!(
+                    "request refused: {err} (the `{}` header must carry the token issued with the page)",
+                    crate::protocol::TOKEN_HEADER
+                ))
+            })
+    }
+
+    /// The id of the element every page body is rendered into (`dstar-root` unless
+    /// [`AppBuilder::root_id`] names another).
+    pub fn root_id(&self) -> &str {
+        &self.inner.root.0
+    }
+
+    /// [`root_id`](Self::root_id) as a CSS selector (`#dstar-root`): what re-renders patch.
+    pub fn root_selector(&self) -> &str {
+        &self.inner.root.1
     }
 
     /// The URL the layout loads the Datastar client from.
@@ -334,6 +367,7 @@ pub struct AppBuilder {
     /// The length of a secret given to `secret_key` that is too short, refused by `build`.
     short_key: Option<usize>,
     compress_streams: bool,
+    root_id: String,
 }
 
 impl fmt::Debug for AppBuilder {
@@ -489,8 +523,37 @@ impl AppBuilder {
         self
     }
 
-    /// Builds the app. Fails in release builds when no signing key is configured.
+    /// The id of the element page bodies are rendered into, instead of `dstar-root`: for a
+    /// layout or stylesheet that expects its own (`App::builder().root_id("app")` gives
+    /// `<div id="app">`, and every re-render patches `#app`). An HTML id of ASCII letters,
+    /// digits, `-` and `_`, starting with a letter; `build` refuses any other.
+    ///
+    /// ```
+    /// use dstar_runtime::app::App;
+    ///
+    /// let key = b"a doc example's key, 32 bytes or more";
+    /// let app = App::builder().secret_key(key).root_id("app").build()?;
+    /// assert_eq!((app.root_id(), app.root_selector()), ("app", "#app"));
+    /// let refused = App::builder().secret_key(key).root_id("my app").build();
+    /// assert!(refused.unwrap_err().to_string().starts_with("root id `my app` refused"));
+    /// # Ok::<(), dstar_runtime::app::ConfigError>(())
+    /// ```
+    pub fn root_id(mut self, id: impl Into<String>) -> Self {
+        self.root_id = id.into();
+        self
+    }
+
+    /// Builds the app. Fails in release builds when no signing key is configured, and on a
+    /// root id that is not a plain HTML id.
     pub fn build(self) -> std::result::Result<App, ConfigError> {
+        let id = &self.root_id;
+        if !id.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::RootId(self.root_id));
+        }
         if let Some(len) = self.short_key {
             return Err(ConfigError::ShortSecretKey {
                 from: "App::builder().secret_key(..)",
@@ -531,6 +594,7 @@ impl AppBuilder {
                 security: self.security,
                 security_headers: self.security_headers,
                 compress_streams: self.compress_streams,
+                root: (self.root_id.clone(), format!("#{}", self.root_id)),
             }),
         })
     }
@@ -585,6 +649,8 @@ pub enum ConfigError {
         /// Its length in bytes.
         len: usize,
     },
+    /// The root id given to [`AppBuilder::root_id`] is not a plain HTML id.
+    RootId(String),
 }
 
 /// How to make a key, for the messages.
@@ -602,6 +668,11 @@ impl fmt::Display for ConfigError {
             ConfigError::MissingSecretKey => write!(
                 f,
                 "no signing key: set the environment variable `{SECRET_KEY_ENV}` to a secret of at least {MIN_SECRET_LEN} bytes ({MAKE_A_KEY}), or call `App::builder().secret_key(...)`; release builds do not make one up"
+            ),
+            ConfigError::RootId(id) => write!(
+                f,
+                "root id `{}` refused: use ASCII letters, digits, `-` and `_`, starting with a letter (it is written into the page and used as the `#id` selector of every re-render)",
+                id.escape_debug()
             ),
             ConfigError::ShortSecretKey { from, len } => write!(
                 f,

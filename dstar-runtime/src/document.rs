@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::page::Html;
-use crate::protocol::{ROOT_ID, ROOT_SELECTOR};
 use crate::route::Route;
 use crate::security::Nonce;
 use crate::sse::{Mode, PatchElements};
@@ -45,7 +44,7 @@ pub(crate) fn document(app: &App, route: &Route, shell: Shell<'_>) -> Result<Str
     } = shell;
     let mut root = String::with_capacity(body.0.len() + 64);
     root.push_str("<div id=\"");
-    root.push_str(ROOT_ID);
+    root.push_str(app.root_id());
     root.push('"');
     root.push_str(root_attributes);
     root.push('>');
@@ -173,10 +172,10 @@ pub(crate) fn error_page(app: &App, err: Error) -> Response {
 /// What a release build's error page says of a 5xx: its details are only in the log.
 const GENERIC_SERVER_ERROR: &str = "Something went wrong on our side. Please try again later.";
 
-/// The patch that replaces the root's content with a fresh render.
-pub(crate) fn write_root_patch(out: &mut Vec<u8>, body: &Html) {
+/// The patch that replaces the root's content (the app's root element) with a fresh render.
+pub(crate) fn write_root_patch(app: &App, out: &mut Vec<u8>, body: &Html) {
     PatchElements::new(&body.0)
-        .selector(ROOT_SELECTOR)
+        .selector(app.root_selector())
         .mode(Mode::Inner)
         .write_to(out);
 }

@@ -31,7 +31,7 @@ use crate::protocol::{EVENT_PATH, History, is_same_origin_path};
 use crate::route::Route;
 use crate::security::Nonce;
 use crate::session::handle::SessionHandle;
-use crate::sse::{ConsoleLevel, ExecuteScript, Mode, PatchElements, PatchSignals};
+use crate::sse::{ConsoleLevel, CustomEvent, ExecuteScript, Mode, PatchElements, PatchSignals};
 
 /// A routable page. Implemented by `#[dstar::page]`; see its docs for the methods it expects.
 #[diagnostic::on_unimplemented(
@@ -63,6 +63,16 @@ pub trait Page: Sized + Send + 'static {
         message: Message,
     ) -> impl Future<Output = Result<()>> + Send {
         let _ = (cx, message);
+        async { Ok(()) }
+    }
+
+    /// Runs on a live page each time a stream attaches to its session: the tab's first
+    /// connection, every reconnection (a dropped network, a tab shown again after a pause)
+    /// and the stream of a session re-mounted in place. What it queues goes down that stream,
+    /// after anything the stream replays; it re-renders only when asked (`cx.render()`).
+    /// For work that needs a listening client: subscribing late, pushing a first update.
+    fn connected(&mut self, cx: &mut Ctx<'_>) -> impl Future<Output = Result<()>> + Send {
+        let _ = cx;
         async { Ok(()) }
     }
 
@@ -98,6 +108,8 @@ pub struct Mount<'a> {
     pub(crate) session: Option<SessionHandle>,
     pub(crate) subscriptions: Vec<String>,
     pub(crate) title: Option<String>,
+    /// Initial signals set with [`Mount::signal`].
+    pub(crate) signals: serde_json::Map<String, serde_json::Value>,
     /// `Set-Cookie` values for the page's answer.
     pub(crate) set_cookies: Vec<http::HeaderValue>,
     /// Tags of the live session (see [`Mount::tag`]).
@@ -134,6 +146,7 @@ impl<'a> Mount<'a> {
             session,
             subscriptions: Vec::new(),
             title: None,
+            signals: serde_json::Map::new(),
             set_cookies: Vec::new(),
             tags: Vec::new(),
             tracked: Vec::new(),
@@ -268,6 +281,32 @@ impl<'a> Mount<'a> {
     /// The running session, on a live page (to hand to other code that sends it messages).
     pub fn session(&self) -> Option<&SessionHandle> {
         self.session.as_ref()
+    }
+
+    /// Gives the page an initial signal: written into the root element's `data-signals` (with
+    /// a live page's own token signals), so the template need not declare it. After a soft
+    /// navigation the new page's signals are patched in. A later call for the same name wins.
+    ///
+    /// ```ignore
+    /// mount.signal("count", &3)?;   // the template can use `$count` at once
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `value` cannot be JSON, or `name` is empty, has a `.`, or starts with `_dstar`
+    /// (dstar's own signals).
+    pub fn signal<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<()> {
+        if name.is_empty() || name.contains('.') || name.starts_with("_dstar") {
+            return Err(Error::internal(format!(
+                "`Mount::signal` refused the name `{}`: give a plain signal name (no `.`, not starting with `_dstar`)",
+                name.escape_debug()
+            )));
+        }
+        let value = serde_json::to_value(value).map_err(|err| {
+            Error::internal(format!("could not serialise signal `{name}`: {err}")).with_source(err)
+        })?;
+        self.signals.insert(name.to_owned(), value);
+        Ok(())
     }
 
     /// Sets the document title for this page.
@@ -679,6 +718,24 @@ impl<'a> Ctx<'a> {
         self.app
     }
 
+    /// The signals the last event of this live session carried (merged with its arguments),
+    /// parsed as `T`, when the page keeps them (`#[dstar::page("/x", live, keep_signals)]`):
+    /// for `info` and `connected`, which get no signals of their own. `None` on other pages
+    /// and before the first event.
+    ///
+    /// # Errors
+    ///
+    /// When the kept signals do not fit `T` (422 naming the field, as for a handler).
+    pub fn last_signals<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        let Some(session) = &self.session else {
+            return Ok(None);
+        };
+        match self.app.sessions().kept_signals(session.id()) {
+            Some(raw) => Ok(Some(crate::signals::parse(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Publishes `payload` on a PubSub topic: every subscribed live session gets it in `info`,
     /// this one included.
     pub fn publish<T: Any + Send + Sync>(&self, topic: &str, payload: T) {
@@ -823,6 +880,19 @@ impl<'a> Ctx<'a> {
             .or(self.nonce)
             .map(|nonce| nonce.to_string());
         script.write_with(nonce.as_deref(), &mut self.out);
+    }
+
+    /// Queues an event of your own type (see [`CustomEvent`]), for a script of yours that
+    /// listens beside Datastar: `cx.send_event(CustomEvent::new("progress", "42"))`. On a live
+    /// page an `id` is ignored, as for [`execute`](Self::execute): the session numbers the
+    /// events of its stream.
+    pub fn send_event(&mut self, event: CustomEvent<'_>) {
+        let event = if self.session.is_some() {
+            event.without_id()
+        } else {
+            event
+        };
+        event.write_to(&mut self.out);
     }
 
     /// Logs `message` to the browser console.

@@ -69,9 +69,10 @@ pub const TOKEN_SIGNAL: &str = "_dstarToken";
 /// The signal holding a live page's stream token.
 pub const STREAM_SIGNAL: &str = "_dstarStream";
 
-/// The id of the element every page body is rendered into.
+/// The id of the element every page body is rendered into, unless the app names another
+/// (`App::builder().root_id(..)`; read it with `App::root_id`).
 pub const ROOT_ID: &str = "dstar-root";
-/// [`ROOT_ID`] as a CSS selector.
+/// [`ROOT_ID`] as a CSS selector (the app's own: `App::root_selector`).
 pub const ROOT_SELECTOR: &str = "#dstar-root";
 
 /// The path the app's router is mounted under, as the browser sees it: `/app` for a router

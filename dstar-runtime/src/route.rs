@@ -24,6 +24,9 @@ pub struct Route {
     /// Whether a live page's stream stays open while its tab is hidden (by default it pauses,
     /// giving the browser's connection back; see the session module's docs).
     pub background: bool,
+    /// Whether a live page's session keeps the signals of its last event, for `info` and
+    /// `connected` to read (`Ctx::last_signals`).
+    pub keep_signals: bool,
     /// The session group: live pages of one group soft-navigate within one session.
     pub group: &'static str,
     /// The template `View::render` uses, if the page names one.
@@ -55,6 +58,7 @@ impl Route {
             path,
             live: false,
             background: false,
+            keep_signals: false,
             group: "default",
             template: None,
             layout: None,
@@ -75,6 +79,14 @@ impl Route {
     /// title). Such a tab keeps one of the browser's connections to the site.
     pub const fn background(mut self) -> Self {
         self.background = true;
+        self
+    }
+
+    /// Makes a live page's session keep a copy of the signals its last event carried,
+    /// readable in `info`, `connected` and handlers through `Ctx::last_signals` (it costs the
+    /// size of those signals per session).
+    pub const fn keep_signals(mut self) -> Self {
+        self.keep_signals = true;
         self
     }
 

@@ -150,6 +150,8 @@ impl Pages {
         app: App,
     ) -> Result<Router<S>, RouteError> {
         check(&self.table, &app)?;
+        app.templates()
+            .add_routes(self.table.iter().map(|entry| entry.route));
         let mut router = Router::new();
         for entry in self.table.iter() {
             router = (entry.register)(router, &app);

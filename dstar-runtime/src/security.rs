@@ -200,6 +200,11 @@ impl ContentSecurityPolicy {
 pub struct Nonce(u128);
 
 impl Nonce {
+    /// A fresh random nonce (an error page's: nothing answers it later).
+    pub(crate) fn random() -> Self {
+        Nonce(crate::token::random_id())
+    }
+
     /// The nonce of live session `session`'s page: derived from the signing key, so it is as
     /// unguessable as a random one and the session need not keep it (16 bytes in every idle
     /// session would move its task into tokio's next 128-byte size class).

@@ -273,6 +273,76 @@ impl<'a> PatchElements<'a> {
     }
 }
 
+/// An event of any type, for a client of your own beside Datastar's (an `EventSource` with
+/// `addEventListener("progress", ..)`, a Datastar plugin): `event: <type>`, then `data` split
+/// into one `data:` line per line of it.
+///
+/// The same rules keep it from smuggling in fields or events as the built-in events: a CR, LF
+/// or NUL in the type (or the id) becomes a space, and the data is split on CR, LF and CRLF,
+/// so each piece is its own `data:` line (a client joins them again with `\n`).
+///
+/// ```
+/// use dstar_runtime::sse::CustomEvent;
+///
+/// let mut out = Vec::new();
+/// CustomEvent::new("progress", "42\ndone").write_to(&mut out);
+/// assert_eq!(out, b"event: progress\ndata: 42\ndata: done\n\n");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use = "an event does nothing until it is written"]
+pub struct CustomEvent<'a> {
+    header: Header<'a>,
+    kind: &'a str,
+    data: &'a str,
+}
+
+impl<'a> CustomEvent<'a> {
+    /// An event of type `kind` carrying `data`.
+    pub fn new(kind: &'a str, data: &'a str) -> Self {
+        CustomEvent {
+            header: Header::default(),
+            kind,
+            data,
+        }
+    }
+
+    /// Sets the SSE event id.
+    pub fn id(mut self, id: &'a str) -> Self {
+        self.header.id = Some(id);
+        self
+    }
+
+    /// Drops the SSE event id: a live session numbers its events itself, for replay.
+    pub(crate) fn without_id(mut self) -> Self {
+        self.header.id = None;
+        self
+    }
+
+    /// Sets the SSE retry duration the client uses after this event.
+    pub fn retry(mut self, retry: Duration) -> Self {
+        self.header.retry = Some(retry);
+        self
+    }
+
+    /// Appends the encoded event to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.kind.len() + self.data.len() + 24);
+        out.extend_from_slice(b"event: ");
+        push_single_line(out, self.kind);
+        out.push(b'\n');
+        self.header.write(out, b"");
+        push_data_lines(out, b"data: ", self.data);
+        out.push(b'\n');
+    }
+
+    /// Encodes the event into a fresh, shareable buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        Bytes::from(out)
+    }
+}
+
 /// A `datastar-patch-signals` event: a JSON merge patch for the client's signals.
 #[derive(Debug, Clone, Copy)]
 #[must_use = "an event does nothing until it is written"]
@@ -657,6 +727,27 @@ mod tests {
         assert_eq!(
             out,
             "event: datastar-patch-signals\nretry: 5000\ndata: signals {}\n\n"
+        );
+    }
+
+    #[test]
+    fn custom_events_keep_their_type_on_one_line_and_split_their_data() {
+        let out = text(|o| {
+            CustomEvent::new("note\r\ndata: x\n\nevent: evil\0", "a\r\nb\rc\n\nid: 9\n")
+                .id("7\n8")
+                .retry(Duration::from_millis(2500))
+                .write_to(o)
+        });
+        assert_eq!(
+            out,
+            "event: note  data: x  event: evil \nid: 7 8\nretry: 2500\n\
+             data: a\ndata: b\ndata: c\ndata: \ndata: id: 9\ndata: \n\n"
+        );
+        // One event: the only blank line is the one that ends it.
+        assert_eq!(out.matches("\n\n").count(), 1, "{out}");
+        assert_eq!(
+            text(|o| CustomEvent::new("ping", "").write_to(o)),
+            "event: ping\ndata: \n\n"
         );
     }
 }

@@ -83,6 +83,7 @@ async fn render<P: Page>(
     let mut mount = Mount::new(app, parts, &params, None);
     let page = P::mount(&mut mount).await?;
     let title = mount.title.take();
+    let root_attributes = signals_attribute(&mount.signals);
     let token = app.keys().sign(Purpose::Csrf, 0, app.csrf_ttl());
     let prefix = mount_prefix(parts);
     // Events post to the page's own URL, as the browser sees it.
@@ -98,7 +99,7 @@ async fn render<P: Page>(
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
-        root_attributes: "",
+        root_attributes: &root_attributes,
         head: "",
         nonce,
         prefix,
@@ -107,6 +108,19 @@ async fn render<P: Page>(
     };
     let html = document(app, &P::ROUTE, shell)?;
     Ok((html, nonce, mount.set_cookies))
+}
+
+/// The root's `data-signals` attribute holding a page's initial signals (`Mount::signal`), or
+/// nothing when it has none.
+fn signals_attribute(signals: &serde_json::Map<String, serde_json::Value>) -> String {
+    if signals.is_empty() {
+        return String::new();
+    }
+    let json = serde_json::to_string(signals).expect("a JSON map always serialises");
+    let mut attribute = String::from(" data-signals=\"");
+    crate::sse::escape_html_into(&mut attribute, &json);
+    attribute.push('"');
+    attribute
 }
 
 async fn event<P: Page>(app: App, req: Request) -> Response {
@@ -187,7 +201,7 @@ async fn run_event<P: Page>(
     let result = result.and_then(|()| {
         if cx.render == Render::Always {
             let body = page.render(&cx.view())?;
-            write_root_patch(&mut cx.out, &body);
+            write_root_patch(app, &mut cx.out, &body);
         }
         Ok(())
     });

@@ -10,10 +10,30 @@
 //! | helper | gives |
 //! | --- | --- |
 //! | `event("name")`, `event("name", {"id": 3})` | the Datastar action that sends event `name` to this page, with extra values merged into its signals |
-//! | `get(url)`, `post(url)`, `put(url)`, `patch(url)`, `delete(url)` | a Datastar `@get(...)`-style action with the URL as a safe JS string |
-//! | `link(url, text)` | an `<a href>` that soft-navigates on a plain left click (live pages) |
-//! | `navigate(url)` | the action that soft-navigates to `url` (for buttons) |
+//! | `event("name", page="/items")` | the same event sent to the stateless page at `/items` (never a live page: it takes events only from its own tab) |
+//! | `get(url)`, `post(url, {options})`, `put`, `patch`, `delete` | a Datastar `@post(...)`-style action: the URL as a safe JS string, Datastar's fetch options checked and written as JSON, and on this site the page's CSRF token header |
+//! | `link(url, text)`, `{% call link(url) %}html{% endcall %}` | an `<a href>` that soft-navigates on a plain left click (live pages); `replace`, `hard`, `class`, `id`, `rel`, `target`, `title`, `attrs={..}` |
+//! | `navigate(url)`, `navigate(url, replace=true)` | the action that soft-navigates to `url` (for buttons) |
 //! | `js(value)` | `value` as a JavaScript literal (JSON), for use inside `data-*` expressions |
+//!
+//! ```
+//! use dstar_runtime::app::App;
+//! use dstar_runtime::template::Templates;
+//!
+//! let app = App::builder()
+//!     .secret_key(b"a doc example's key, 32 bytes or more")
+//!     .templates(Templates::new())
+//!     .build()?;
+//! // Outside a page there is no token to add; in a page the header comes first.
+//! let html = app.templates().render_str(
+//!     r#"{{ post("/search", {"contentType": "form", "retryMaxCount": 2}) }}"#,
+//!     minijinja::context! {},
+//! )?;
+//! assert_eq!(html, "@post(&quot;&#x2f;search&quot;, {contentType: &quot;form&quot;, retryMaxCount: 2})");
+//! let err = app.templates().render_str(r#"{{ post("/x", {"retries": 2}) }}"#, minijinja::context! {});
+//! assert!(err.unwrap_err().to_string().contains("`post()` has no option `retries`"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Under a prefix
 //!
@@ -38,7 +58,7 @@ use std::time::SystemTime;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{AutoEscape, Environment, Error as TemplateError, ErrorKind, State};
 
-use crate::protocol::{TOKEN_SIGNAL, js_safe, js_string};
+use crate::protocol::{NAVIGATE_CALL, TOKEN_HEADER, TOKEN_SIGNAL, js_safe, js_string};
 
 /// The layout every page is wrapped in unless the app or the page names another.
 pub const DEFAULT_LAYOUT: &str = "dstar/layout.html";
@@ -170,11 +190,18 @@ pub struct Engine {
     generation: AtomicU64,
     /// The generation open tabs were last told about (see [`Engine::take_change`]).
     announced: AtomicU64,
+    /// The app's pages, once a router is built: `event(.., page='/path')` checks its target.
+    routes: Routes,
 }
+
+/// The routes of the app's pages, shared with the template helpers (empty until a router is
+/// built, and then the helpers do not check targets).
+pub(crate) type Routes = Arc<RwLock<Vec<&'static crate::route::Route>>>;
 
 impl Engine {
     fn new(sources: Templates) -> Self {
-        let env = make_env(&sources);
+        let routes = Routes::default();
+        let env = make_env(&sources, &routes);
         let stamp = Mutex::new(if sources.reload {
             newest_change(&sources)
         } else {
@@ -189,6 +216,21 @@ impl Engine {
             stamp,
             generation: AtomicU64::new(start),
             announced: AtomicU64::new(start),
+            routes,
+        }
+    }
+
+    /// Tells the helpers which pages the app serves (called when a router is built; a second
+    /// router adds its pages).
+    pub(crate) fn add_routes(
+        &self,
+        routes: impl IntoIterator<Item = &'static crate::route::Route>,
+    ) {
+        let mut known = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        for route in routes {
+            if !known.iter().any(|have| std::ptr::eq(*have, route)) {
+                known.push(route);
+            }
         }
     }
 
@@ -213,7 +255,7 @@ impl Engine {
             let mut stamp = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
             if *stamp != newest {
                 *stamp = newest;
-                let fresh = Arc::new(make_env(&self.sources));
+                let fresh = Arc::new(make_env(&self.sources, &self.routes));
                 *self.env.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                 self.generation.fetch_add(1, Ordering::SeqCst);
             }
@@ -247,7 +289,7 @@ impl Engine {
     }
 }
 
-fn make_env(sources: &Templates) -> Environment<'static> {
+fn make_env(sources: &Templates, routes: &Routes) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -281,25 +323,21 @@ fn make_env(sources: &Templates) -> Environment<'static> {
         }
         Ok(None)
     });
-    env.add_function("event", event);
-    env.add_function("get", |state: &State<'_, '_>, url: &str, kwargs: Kwargs| {
-        action(state, "get", url, kwargs)
-    });
+    let known = Arc::clone(routes);
     env.add_function(
-        "post",
-        |state: &State<'_, '_>, url: &str, kwargs: Kwargs| action(state, "post", url, kwargs),
+        "event",
+        move |state: &State<'_, '_>, name: &str, extra: Option<Value>, kwargs: Kwargs| {
+            event(state, name, extra, kwargs, &known)
+        },
     );
-    env.add_function("put", |state: &State<'_, '_>, url: &str, kwargs: Kwargs| {
-        action(state, "put", url, kwargs)
-    });
-    env.add_function(
-        "patch",
-        |state: &State<'_, '_>, url: &str, kwargs: Kwargs| action(state, "patch", url, kwargs),
-    );
-    env.add_function(
-        "delete",
-        |state: &State<'_, '_>, url: &str, kwargs: Kwargs| action(state, "delete", url, kwargs),
-    );
+    for method in ["get", "post", "put", "patch", "delete"] {
+        env.add_function(
+            method,
+            move |state: &State<'_, '_>, url: &str, options: Option<Value>, kwargs: Kwargs| {
+                action(state, method, url, options, kwargs)
+            },
+        );
+    }
     env.add_function("navigate", navigate);
     env.add_function("link", link);
     env.add_function("field_error", field_error);
@@ -383,28 +421,215 @@ fn checked_url(
     ))
 }
 
-/// `get/post/put/patch/delete(url, external=false)`: a Datastar fetch action.
+fn render_error(message: String) -> TemplateError {
+    TemplateError::new(ErrorKind::InvalidOperation, message)
+}
+
+/// The JS expression of the page's event (CSRF) token: the token signal on live pages, the
+/// token itself on stateless ones; `None` outside a page (the error page).
+fn page_token(state: &State<'_, '_>) -> Result<Option<String>, TemplateError> {
+    let Some(page) = state.lookup("dstar") else {
+        return Ok(None);
+    };
+    if page.get_attr("live")?.is_true() {
+        return Ok(Some(format!("${TOKEN_SIGNAL}")));
+    }
+    let token = page.get_attr("token")?;
+    Ok(token
+        .as_str()
+        .filter(|token| !token.is_empty())
+        .map(js_string))
+}
+
+/// The Datastar fetch options `get/post/...(url, {...})` take, and what each accepts.
+const FETCH_OPTIONS: &[&str] = &[
+    "headers",
+    "contentType",
+    "selector",
+    "filterSignals",
+    "openWhenHidden",
+    "payload",
+    "requestCancellation",
+    "retry",
+    "retryInterval",
+    "retryScaler",
+    "retryMaxWait",
+    "retryMaxCount",
+];
+
+/// `get/post/put/patch/delete(url, {options}, external=false)`: a Datastar fetch action.
+///
+/// `options` is a map of Datastar's fetch options, each checked and written as JSON (regular
+/// expressions of `filterSignals` as `new RegExp("...")`); an unknown name fails the render,
+/// naming it. A URL on this site also carries the page's CSRF token in the `x-dstar-token`
+/// header (an app's own handler checks it with `App::verify_csrf`); an external URL never does.
 fn action(
     state: &State<'_, '_>,
     method: &str,
     url: &str,
+    options: Option<Value>,
     kwargs: Kwargs,
 ) -> Result<String, TemplateError> {
     let external = kwargs.get::<Option<bool>>("external")?.unwrap_or(false);
     kwargs.assert_all_used()?;
     let url = checked_url(state, method, url, true, external)?;
-    Ok(format!("@{method}({})", js_string(&url)))
+    let leaves = !url.starts_with(['/', '#', '?']);
+    let token = if leaves { None } else { page_token(state)? };
+    let options = fetch_options(method, options, token.as_deref())?;
+    Ok(match options {
+        Some(options) => format!("@{method}({}, {options})", js_string(&url)),
+        None => format!("@{method}({})", js_string(&url)),
+    })
 }
 
-/// `event("name", {extra})`: the action sending an event to the page being rendered.
-fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<String, TemplateError> {
+/// The options object of an action, or `None` when there is nothing to say.
+fn fetch_options(
+    helper: &str,
+    options: Option<Value>,
+    token: Option<&str>,
+) -> Result<Option<String>, TemplateError> {
+    let options = match options {
+        None => serde_json::Map::new(),
+        Some(value) if value.is_none() || value.is_undefined() => serde_json::Map::new(),
+        Some(value) => match to_json(&value)? {
+            serde_json::Value::Object(map) if value.kind() == minijinja::value::ValueKind::Map => {
+                map
+            }
+            _ => {
+                return Err(render_error(format!(
+                    "the second argument of `{helper}()` must be a map of fetch options, like {{\"contentType\": \"form\"}}"
+                )));
+            }
+        },
+    };
+    let wrong = |name: &str, what: &str| {
+        render_error(format!("`{helper}()` option `{name}` must be {what}"))
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut headers: Vec<String> = token
+        .map(|token| format!("'{TOKEN_HEADER}': {token}"))
+        .into_iter()
+        .collect();
+    for (name, value) in &options {
+        let written = match name.as_str() {
+            "headers" => {
+                let map = value
+                    .as_object()
+                    .ok_or_else(|| wrong(name, "a map of header names to values"))?;
+                for (header, text) in map {
+                    if header.eq_ignore_ascii_case(TOKEN_HEADER) {
+                        return Err(render_error(format!(
+                            "`{helper}()` sets the `{TOKEN_HEADER}` header itself; leave it out of `headers`"
+                        )));
+                    }
+                    if header.is_empty()
+                        || !header.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+                    {
+                        return Err(render_error(format!(
+                            "`{helper}()` header name `{}` is not a valid header name",
+                            header.escape_debug()
+                        )));
+                    }
+                    let text = match text {
+                        serde_json::Value::String(text) => text.clone(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        serde_json::Value::Bool(b) => b.to_string(),
+                        _ => return Err(wrong(name, "a map of header names to text")),
+                    };
+                    headers.push(format!("{}: {}", js_string(header), js_string(&text)));
+                }
+                continue;
+            }
+            "contentType" => {
+                one_of(value, &["json", "form"]).ok_or_else(|| wrong(name, "`json` or `form`"))?
+            }
+            "requestCancellation" => one_of(value, &["auto", "cleanup", "disabled"])
+                .ok_or_else(|| wrong(name, "`auto`, `cleanup` or `disabled`"))?,
+            "retry" => one_of(value, &["auto", "error", "always", "never"])
+                .ok_or_else(|| wrong(name, "`auto`, `error`, `always` or `never`"))?,
+            "selector" => match value {
+                serde_json::Value::String(selector) => js_string(selector),
+                serde_json::Value::Null => "null".to_owned(),
+                _ => return Err(wrong(name, "a CSS selector")),
+            },
+            "openWhenHidden" => match value {
+                serde_json::Value::Bool(on) => on.to_string(),
+                _ => return Err(wrong(name, "true or false")),
+            },
+            "retryInterval" | "retryScaler" | "retryMaxWait" | "retryMaxCount" => match value {
+                serde_json::Value::Number(n) if n.as_f64().is_some_and(|n| n >= 0.0) => {
+                    n.to_string()
+                }
+                _ => return Err(wrong(name, "a number, 0 or more")),
+            },
+            "payload" => js_safe(&value.to_string()),
+            "filterSignals" => {
+                let map = value.as_object().ok_or_else(|| {
+                    wrong(
+                        name,
+                        "a map with `include` and/or `exclude` regular expressions (as text)",
+                    )
+                })?;
+                let mut parts = Vec::new();
+                for (key, pattern) in map {
+                    let (true, serde_json::Value::String(pattern)) =
+                        (key == "include" || key == "exclude", pattern)
+                    else {
+                        return Err(wrong(
+                            name,
+                            "a map with `include` and/or `exclude` regular expressions (as text)",
+                        ));
+                    };
+                    parts.push(format!("{key}: new RegExp({})", js_string(pattern)));
+                }
+                format!("{{{}}}", parts.join(", "))
+            }
+            _ => {
+                return Err(render_error(format!(
+                    "`{helper}()` has no option `{}`; it takes {}",
+                    name.escape_debug(),
+                    FETCH_OPTIONS.join(", ")
+                )));
+            }
+        };
+        out.push(format!("{name}: {written}"));
+    }
+    if !headers.is_empty() {
+        out.insert(0, format!("headers: {{{}}}", headers.join(", ")));
+    }
+    Ok((!out.is_empty()).then(|| format!("{{{}}}", out.join(", "))))
+}
+
+/// `value` as a JS string when it is one of `allowed`.
+fn one_of(value: &serde_json::Value, allowed: &[&str]) -> Option<String> {
+    let text = value.as_str()?;
+    allowed.contains(&text).then(|| js_string(text))
+}
+
+fn to_json(value: &Value) -> Result<serde_json::Value, TemplateError> {
+    serde_json::to_value(value).map_err(|e| {
+        TemplateError::new(ErrorKind::InvalidOperation, "value is not JSON").with_source(e)
+    })
+}
+
+/// `event("name", {extra}, page="/path")`: the action sending an event to the page being
+/// rendered, or with `page`, to the stateless page at that path of the app (its token is
+/// the same kind; a live page takes events only from its own tab, so it cannot be a target).
+fn event(
+    state: &State<'_, '_>,
+    name: &str,
+    extra: Option<Value>,
+    kwargs: Kwargs,
+    routes: &Routes,
+) -> Result<String, TemplateError> {
+    let target: Option<String> = kwargs.get("page")?;
+    kwargs.assert_all_used()?;
     let page = state.lookup("dstar").ok_or_else(|| {
         TemplateError::new(
             ErrorKind::InvalidOperation,
             "`event()` is only available in page templates",
         )
     })?;
-    let url = page.get_attr("event_url")?;
     // Live pages keep their (renewed) token in a local signal; stateless pages get it inline.
     let live = page.get_attr("live")?.is_true();
     let token = if live {
@@ -428,6 +653,18 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
             Some(ascii_json(&json))
         }
     };
+    if let Some(target) = target {
+        check_event_target(name, &target, routes)?;
+        let url = checked_url(state, "event", &target, false, false)?;
+        return Ok(crate::protocol::event_action(
+            &url,
+            name,
+            &token,
+            args.as_deref(),
+            false,
+        ));
+    }
+    let url = page.get_attr("event_url")?;
     Ok(crate::protocol::event_action(
         url.as_str().unwrap_or("/"),
         name,
@@ -435,6 +672,46 @@ fn event(state: &State<'_, '_>, name: &str, extra: Option<Value>) -> Result<Stri
         args.as_deref(),
         live,
     ))
+}
+
+/// Refuses `event(name, page=target)` when the app's pages (known once a router is built)
+/// have no stateless page at `target` handling `name`.
+fn check_event_target(name: &str, target: &str, routes: &Routes) -> Result<(), TemplateError> {
+    let routes = routes.read().unwrap_or_else(|e| e.into_inner());
+    if routes.is_empty() {
+        return Ok(());
+    }
+    let path = target.split(['?', '#']).next().unwrap_or(target);
+    let call = format!(
+        "`event('{}', page='{}')`",
+        name.escape_debug(),
+        target.escape_debug()
+    );
+    let Some((route, _)) = crate::route::lookup(&routes, |route| *route, path) else {
+        return Err(render_error(format!(
+            "{call}: the app has no page at `{path}`"
+        )));
+    };
+    if route.live {
+        return Err(render_error(format!(
+            "{call}: `{}` is a live page, and a live page takes events only from its own tab; \
+             target a stateless page, or publish a message its sessions get in `info`",
+            route.name
+        )));
+    }
+    if !route.events.contains(&name) {
+        return Err(render_error(format!(
+            "{call}: page `{}` has no event `{}` (it has: {})",
+            route.name,
+            name.escape_debug(),
+            if route.events.is_empty() {
+                "none".to_owned()
+            } else {
+                route.events.join(", ")
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// The events a template sends by a literal name, `event('name')` or `event("name", {...})`,
@@ -528,6 +805,8 @@ fn expression<'s>(
             if &bytes[word_start..i] == b"event"
                 && !after_dot
                 && let Some(name) = literal_argument(source, i)
+                // `event(.., page='/path')` goes to another page, checked when it renders.
+                && !has_keyword(source, i, "page")
             {
                 let line = 1 + bytes[..word_start].iter().filter(|&&b| b == b'\n').count();
                 calls.push((name, line));
@@ -541,6 +820,53 @@ fn expression<'s>(
         }
     }
     bytes.len()
+}
+
+/// Whether the call whose `(` follows `from` passes keyword argument `keyword` at its top
+/// level (`event('x', page='/a')`); string literals and nested brackets are skipped.
+fn has_keyword(source: &str, from: usize, keyword: &str) -> bool {
+    let bytes = source.as_bytes();
+    let Some(open) = source[from..].find('(').map(|at| from + at) else {
+        return false;
+    };
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = string_end(bytes, i).unwrap_or(bytes.len());
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return false;
+                }
+            }
+            c if depth == 1
+                && (c.is_ascii_alphabetic() || c == b'_')
+                && !bytes[i - 1].is_ascii_alphanumeric()
+                && bytes[i - 1] != b'_' =>
+            {
+                let end = i + bytes[i..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
+                if &source[i..end] == keyword
+                    && source[end..].trim_start().starts_with('=')
+                    && !source[end..].trim_start().starts_with("==")
+                {
+                    return true;
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Past the string literal opening at `start`, honouring backslash escapes.
@@ -588,7 +914,6 @@ fn ascii_json(json: &str) -> String {
     out
 }
 
-/// `navigate(url)`: the action soft-navigating to `url` (falls back to a page load).
 /// `field_error(errors, "name")`: the error of field `name` in `errors` (a `FieldErrors`, a map
 /// of field to message) as `<p class="field-error" id="name-error" role="alert">...</p>`, or
 /// nothing when the field has none, `errors` is empty or not given at all (see `form`).
@@ -608,44 +933,164 @@ fn field_error(errors: Option<Value>, field: &str) -> Value {
     Value::from_safe_string(html)
 }
 
-fn navigate(state: &State<'_, '_>, url: &str) -> Result<String, TemplateError> {
+/// `navigate(url, replace=false)`: the action soft-navigating to `url` (falls back to a page
+/// load); with `replace=true` the current history entry is replaced instead of a new one
+/// pushed.
+fn navigate(state: &State<'_, '_>, url: &str, kwargs: Kwargs) -> Result<String, TemplateError> {
+    let replace = kwargs.get::<Option<bool>>("replace")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
     let url = checked_url(state, "navigate", url, false, false)?;
-    Ok(crate::protocol::navigate_action(&url))
+    if !replace {
+        return Ok(crate::protocol::navigate_action(&url));
+    }
+    let url = js_string(&url);
+    Ok(format!(
+        "window.__dstarNav ? {NAVIGATE_CALL}{url}, \"replace\") : window.location.replace({url})"
+    ))
 }
 
-/// `link(url, text, class=..., external=false)`: an anchor that soft-navigates on a plain left
-/// click; with `external=true` and an `http(s)` URL, a plain link to another site.
+/// The attributes `link()` takes as keyword arguments (others go in `attrs={...}`).
+const LINK_ATTRIBUTES: &[&str] = &["class", "id", "rel", "target", "title"];
+
+/// `link(url, text, class=.., id=.., rel=.., target=.., title=.., attrs={..}, replace=false,
+/// hard=false, external=false)`: an anchor that soft-navigates on a plain left click.
+///
+/// - `text` is escaped unless it is already safe HTML (a macro's output, `|safe`); called as
+///   `{% call link(url) %}<b>html</b>{% endcall %}` the block is the content.
+/// - `replace=true` replaces the history entry; `hard=true` (or a `target`) makes a plain
+///   link that loads the page; `external=true` with an `http(s)` URL a plain link to another
+///   site with `rel="noopener noreferrer"`.
+/// - `attrs` adds attributes by name (`aria-label`, `lang`, ...). `href`, event
+///   handlers (`on*`) and Datastar attributes (`data-on*`, `data-attr*`, ...: anything that
+///   runs an expression or could change the target) are refused, so the URL rule holds.
 fn link(
     state: &State<'_, '_>,
     url: &str,
-    text: &str,
+    text: Option<Value>,
     kwargs: Kwargs,
 ) -> Result<Value, TemplateError> {
-    let class: Option<String> = kwargs.get("class")?;
     let external = kwargs.get::<Option<bool>>("external")?.unwrap_or(false);
+    let replace = kwargs.get::<Option<bool>>("replace")?.unwrap_or(false);
+    let hard = kwargs.get::<Option<bool>>("hard")?.unwrap_or(false);
+    let caller: Option<Value> = kwargs.get("caller")?;
+    let mut attributes: Vec<(String, String)> = Vec::new();
+    for name in LINK_ATTRIBUTES {
+        if let Some(value) = kwargs.get::<Option<Value>>(name)?
+            && !value.is_none()
+        {
+            attributes.push(((*name).to_owned(), value.to_string()));
+        }
+    }
+    if let Some(extra) = kwargs.get::<Option<Value>>("attrs")? {
+        match to_json(&extra)? {
+            serde_json::Value::Object(map) => {
+                for (name, value) in map {
+                    let value = match value {
+                        serde_json::Value::String(text) => text,
+                        serde_json::Value::Null => continue,
+                        other => other.to_string(),
+                    };
+                    attributes.push((name, value));
+                }
+            }
+            _ => {
+                return Err(render_error(
+                    "`link()` option `attrs` must be a map of attribute names to values".to_owned(),
+                ));
+            }
+        }
+    }
     kwargs.assert_all_used()?;
+    for (name, _) in &attributes {
+        link_attribute_allowed(name)?;
+    }
     let url = &checked_url(state, "link", url, true, external)?;
     let leaves = !url.starts_with(['/', '#', '?']);
+    let content = match (text, caller) {
+        (Some(_), Some(_)) => {
+            return Err(render_error(
+                "`link()` takes its content as `text` or from a `{% call %}` block, not both"
+                    .to_owned(),
+            ));
+        }
+        (Some(text), None) => text,
+        (None, Some(caller)) => caller.call(state, &[])?,
+        (None, None) => {
+            return Err(render_error(
+                "`link(url, text)` needs its text, or a `{% call link(url) %}...{% endcall %}` block"
+                    .to_owned(),
+            ));
+        }
+    };
+    let targeted = attributes
+        .iter()
+        .any(|(name, value)| name == "target" && !value.eq_ignore_ascii_case("_self"));
     let mut html = String::from("<a href=\"");
     crate::sse::escape_html_into(&mut html, url);
     html.push('"');
-    if let Some(class) = class {
-        html.push_str(" class=\"");
-        crate::sse::escape_html_into(&mut html, &class);
+    let mut has_rel = false;
+    for (name, value) in &attributes {
+        has_rel |= name == "rel";
+        html.push(' ');
+        html.push_str(name);
+        html.push_str("=\"");
+        crate::sse::escape_html_into(&mut html, value);
         html.push('"');
     }
     if leaves {
         // Another site: a plain link, which gets no handle on this page.
-        html.push_str(" rel=\"noopener noreferrer\">");
-    } else {
+        if !has_rel {
+            html.push_str(" rel=\"noopener noreferrer\"");
+        }
+    } else if !hard && !targeted {
         html.push_str(" data-on:click=\"");
         let handler = crate::protocol::link_click(url);
+        let handler = if replace {
+            handler.replacen(
+                &format!("{NAVIGATE_CALL}{})", js_string(url)),
+                &format!("{NAVIGATE_CALL}{}, \"replace\")", js_string(url)),
+                1,
+            )
+        } else {
+            handler
+        };
         crate::sse::escape_html_into(&mut html, &handler);
-        html.push_str("\">");
+        html.push('"');
     }
-    crate::sse::escape_html_into(&mut html, text);
+    html.push('>');
+    if content.is_safe() {
+        html.push_str(&content.to_string());
+    } else if let Some(text) = content.as_str() {
+        crate::sse::escape_html_into(&mut html, text);
+    } else {
+        crate::sse::escape_html_into(&mut html, &content.to_string());
+    }
     html.push_str("</a>");
     Ok(Value::from_safe_string(html))
+}
+
+/// Refuses a `link()` attribute that could run script or change where the link goes.
+fn link_attribute_allowed(name: &str) -> Result<(), TemplateError> {
+    let lower = name.to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'));
+    let why = if !valid {
+        "is not an attribute name"
+    } else if lower == "href" || lower.ends_with(":href") {
+        "is the link's target, which `link()` writes from its checked URL"
+    } else if lower.starts_with("on") {
+        "is an event handler, which would run script"
+    } else if lower.starts_with("data-") {
+        "is a Datastar attribute (`data-on*`, `data-attr*`, ... run expressions or change the link); put it on an element around the link"
+    } else {
+        return Ok(());
+    };
+    Err(render_error(format!(
+        "`link()` refused attribute `{}`: it {why}",
+        name.escape_debug()
+    )))
 }
 
 /// A template error as a person needs it: the message, the template and line, and the source
@@ -674,10 +1119,11 @@ mod tests {
             {# {{ event('commented') }} #}\n\
             {% raw %}{{ event('raw') }}{% endraw %}\n\
             {{ 'event(\"in a string\")' }} {{ item.event('method') }} {{ my_event('other') }}\n\
-            {{ event(name) }} {{ event('a' ~ b) }} event('plain text')";
+            {{ event(name) }} {{ event('a' ~ b) }} event('plain text')\n\
+            {{ event('elsewhere', {'page': 1}, page = '/items') }} {{ event('kept', {'x': page == 1}) }}";
         assert_eq!(
             event_calls(source),
-            [("save", 2), ("remove", 3), ("reset", 4)]
+            [("save", 2), ("remove", 3), ("reset", 4), ("kept", 9)]
         );
     }
 
@@ -812,5 +1258,249 @@ mod tests {
             "[][]"
         );
         assert_eq!(render(minijinja::context! {}), "[][]");
+    }
+
+    /// What `page` gives templates of a page at `/here` (under `prefix`): a stateless one with
+    /// token `tok`, or a live one (whose events go to the session endpoint).
+    fn page_context(live: bool, prefix: &str) -> Value {
+        let event_url = if live {
+            format!("{prefix}{}", crate::protocol::EVENT_PATH)
+        } else {
+            "/here".to_owned()
+        };
+        context! {
+            url => "/here",
+            event_url => event_url,
+            token => if live { "" } else { "tok" },
+            live => live,
+            prefix => prefix,
+        }
+    }
+
+    /// Renders `source` as a stateless page with token `tok` (or a live one) would, with `/`
+    /// unescaped as the browser reads it.
+    fn page_render(source: &str, live: bool) -> Result<String, TemplateError> {
+        let engine = Templates::new().with("p.html", source).build();
+        let page = page_context(live, "");
+        engine
+            .render("p.html", context! { dstar => page })
+            .map(|html| html.replace("&#x2f;", "/"))
+    }
+
+    #[test]
+    fn actions_take_fetch_options_and_carry_the_token_on_this_site() {
+        let html = page_render(
+            r##"{{ post("/api/items", {"contentType": "form", "selector": "#f", "headers": {"X-Mode": "a'b</x>"}, "openWhenHidden": true, "retry": "error", "retryInterval": 250, "retryMaxCount": 3, "filterSignals": {"include": "^form\\.", "exclude": "_"}}) }}"##,
+            false,
+        )
+        .unwrap();
+        // Attribute escaping on top of JSON strings: the browser reads the quoted expression.
+        let expression = crate::sse::unescape_html(&html);
+        assert_eq!(
+            expression,
+            r##"@post("/api/items", {headers: {'x-dstar-token': "tok", "X-Mode": "a\u0027b\u003c/x\u003e"}, contentType: "form", filterSignals: {exclude: new RegExp("_"), include: new RegExp("^form\\.")}, openWhenHidden: true, retry: "error", retryInterval: 250, retryMaxCount: 3, selector: "#f"})"##
+        );
+        assert!(!html.contains('<') && !html.contains('\''), "{html}");
+        // Without options a same-site URL still carries the token; a live page's is its signal.
+        assert_eq!(
+            crate::sse::unescape_html(&page_render(r#"{{ delete("/x/1") }}"#, false).unwrap()),
+            r#"@delete("/x/1", {headers: {'x-dstar-token': "tok"}})"#
+        );
+        assert_eq!(
+            crate::sse::unescape_html(&page_render(r#"{{ put("/x/1") }}"#, true).unwrap()),
+            r#"@put("/x/1", {headers: {'x-dstar-token': $_dstarToken}})"#
+        );
+        // Another site never gets it.
+        assert_eq!(
+            crate::sse::unescape_html(
+                &page_render(
+                    r#"{{ get("https://x.dev/a", {"retry": "never"}, external=true) }}"#,
+                    false
+                )
+                .unwrap()
+            ),
+            r#"@get("https://x.dev/a", {retry: "never"})"#
+        );
+    }
+
+    #[test]
+    fn actions_refuse_unknown_or_wrong_options_naming_them() {
+        for (source, says) in [
+            (
+                r#"{{ post("/a", {"contentTyp": "form"}) }}"#,
+                "`post()` has no option `contentTyp`",
+            ),
+            (
+                r#"{{ get("/a", {"contentType": "xml"}) }}"#,
+                "`get()` option `contentType` must be `json` or `form`",
+            ),
+            (
+                r#"{{ get("/a", {"retryInterval": -1}) }}"#,
+                "option `retryInterval` must be a number",
+            ),
+            (
+                r#"{{ get("/a", {"openWhenHidden": "yes"}) }}"#,
+                "option `openWhenHidden` must be true or false",
+            ),
+            (
+                r#"{{ get("/a", {"filterSignals": {"only": "x"}}) }}"#,
+                "option `filterSignals` must be",
+            ),
+            (
+                r#"{{ get("/a", {"headers": {"x-dstar-token": "forged"}}) }}"#,
+                "sets the `x-dstar-token` header itself",
+            ),
+            (
+                r#"{{ get("/a", {"headers": {"bad name": "x"}}) }}"#,
+                "is not a valid header name",
+            ),
+            (
+                r#"{{ get("/a", [1, 2]) }}"#,
+                "must be a map of fetch options",
+            ),
+        ] {
+            let err = page_render(source, false).expect_err(source).to_string();
+            assert!(err.contains(says), "{source}: {err}");
+        }
+    }
+
+    #[test]
+    fn navigate_and_link_options() {
+        let html = page_render(
+            r#"{{ navigate("/a", replace=true) }}@@{{ link("/b", "B", replace=true) }}@@{{ link("/c", "C", hard=true, id="c", attrs={"aria-label": "go <c>", "rel": "next"}) }}@@{{ link("/d", "D", target="_blank") }}"#,
+            false,
+        )
+        .unwrap();
+        let parts: Vec<&str> = html.split("@@").collect();
+        assert_eq!(
+            crate::sse::unescape_html(parts[0]),
+            r#"window.__dstarNav ? window.__dstarNav("/a", "replace") : window.location.replace("/a")"#
+        );
+        assert!(
+            crate::sse::unescape_html(parts[1]).contains(r#"window.__dstarNav("/b", "replace"))"#),
+            "{}",
+            parts[1]
+        );
+        assert_eq!(
+            parts[2],
+            r#"<a href="/c" id="c" aria-label="go &lt;c&gt;" rel="next">C</a>"#
+        );
+        assert_eq!(parts[3], r#"<a href="/d" target="_blank">D</a>"#);
+    }
+
+    #[test]
+    fn link_content_from_a_call_block_or_a_macro_and_text_escaped() {
+        let html = page_render(
+            "{% macro badge(n) %}<b>{{ n }}</b>{% endmacro %}\
+             {% call link('/inbox') %}Inbox {{ badge('<3') }}{% endcall %}@@\
+             {{ link('/x', badge(2)) }}@@{{ link('/y', '<i>not html</i>') }}",
+            false,
+        )
+        .unwrap();
+        let parts: Vec<&str> = html.split("@@").collect();
+        assert!(
+            parts[0].starts_with("<a href=\"/inbox\" data-on:click="),
+            "{html}"
+        );
+        assert!(parts[0].ends_with(">Inbox <b>&lt;3</b></a>"), "{html}");
+        assert!(parts[1].ends_with("><b>2</b></a>"), "{html}");
+        assert!(
+            parts[2].ends_with(">&lt;i&gt;not html&lt;/i&gt;</a>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn link_refuses_attributes_that_run_script_or_move_the_target() {
+        for (source, says) in [
+            (
+                r#"{{ link("/a", "a", attrs={"href": "/b"}) }}"#,
+                "refused attribute `href`",
+            ),
+            (
+                r#"{{ link("/a", "a", attrs={"onclick": "x()"}) }}"#,
+                "refused attribute `onclick`",
+            ),
+            (
+                r#"{{ link("/a", "a", attrs={"OnMouseOver": "x()"}) }}"#,
+                "refused attribute `OnMouseOver`",
+            ),
+            (
+                r#"{{ link("/a", "a", attrs={"data-on:click": "x()"}) }}"#,
+                "refused attribute `data-on:click`",
+            ),
+            (
+                r#"{{ link("/a", "a", attrs={"data-attr:href": "'/b'"}) }}"#,
+                "refused attribute `data-attr:href`",
+            ),
+            (
+                r#"{{ link("/a", "a", attrs={"xlink:href": "/b"}) }}"#,
+                "refused attribute `xlink:href`",
+            ),
+            (
+                r#"{{ link("/a", "a", attrs={"a b": "x"}) }}"#,
+                "is not an attribute name",
+            ),
+            (r#"{{ link("/a", "a", colour="red") }}"#, "colour"),
+            (r#"{{ link("/a") }}"#, "needs its text"),
+            (r#"{{ navigate("/a", push=true) }}"#, "push"),
+        ] {
+            let err = page_render(source, false).expect_err(source).to_string();
+            assert!(err.contains(says), "{source}: {err}");
+        }
+    }
+
+    #[test]
+    fn events_aimed_at_another_page() {
+        static ITEMS: crate::route::Route =
+            crate::route::Route::new("Items", "/items/{id}", file!(), line!()).events(&["save"]);
+        static CHAT: crate::route::Route =
+            crate::route::Route::new("Chat", "/chat", file!(), line!())
+                .live()
+                .events(&["send"]);
+        let engine = Templates::new()
+            .with(
+                "ok.html",
+                r#"{{ event("save", {"n": 1}, page="/items/3") }}"#,
+            )
+            .with("live.html", r#"{{ event("send", page="/chat") }}"#)
+            .with("none.html", r#"{{ event("save", page="/nowhere") }}"#)
+            .with("missing.html", r#"{{ event("drop", page="/items/3") }}"#)
+            .build();
+        let stateless = context! { dstar => page_context(false, "/app") };
+        let live = context! { dstar => page_context(true, "/app") };
+        // Before a router is built nothing is known, and nothing is refused.
+        assert!(engine.render("none.html", stateless.clone()).is_ok());
+        engine.add_routes([&ITEMS, &CHAT]);
+        for ctx in [stateless.clone(), live.clone()] {
+            let html = crate::sse::unescape_html(&engine.render("ok.html", ctx).unwrap());
+            assert!(
+                html.starts_with(
+                    r#"@post("/app/items/3", {headers: {'x-dstar-event': "save", 'x-dstar-token': "#
+                ),
+                "{html}"
+            );
+            // A stateless endpoint: no click id, no live retries.
+            assert!(!html.contains("x-dstar-click"), "{html}");
+        }
+        let html = crate::sse::unescape_html(&engine.render("ok.html", live).unwrap());
+        assert!(html.contains("'x-dstar-token': $_dstarToken"), "{html}");
+        for (name, says) in [
+            (
+                "live.html",
+                "`Chat` is a live page, and a live page takes events only from its own tab",
+            ),
+            ("none.html", "the app has no page at `/nowhere`"),
+            (
+                "missing.html",
+                "page `Items` has no event `drop` (it has: save)",
+            ),
+        ] {
+            let err = engine
+                .render(name, stateless.clone())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{name}: {err}");
+        }
     }
 }

@@ -282,7 +282,11 @@ async fn a_stateless_page_posts_its_events_and_helpers_under_the_prefix() {
     );
     assert!(html.contains(r#"__dstarNav("/app/items/3")"#), "{html}");
     assert!(html.contains(r#"__dstarNav("/app")"#), "{html}");
-    assert!(html.contains(r#"@get("/app/api/ping")"#), "{html}");
+    // An action to the app's own route carries the page's token.
+    assert!(
+        html.contains(r#"@get("/app/api/ping", {headers: {'x-dstar-token': ""#),
+        "{html}"
+    );
 
     let token = token_after(page.text(), "x-dstar-token");
     let send = |event: &'static str| {

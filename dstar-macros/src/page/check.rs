@@ -68,6 +68,14 @@ fn args(args: &Args, errors: &mut Errors) {
             "`background` only applies to live pages; add `live` to `#[dstar::page]`",
         );
     }
+    if let Some(keep) = &args.keep_signals
+        && args.live.is_none()
+    {
+        errors.spanned(
+            keep,
+            "`keep_signals` only applies to live pages (a stateless page's handler gets the signals of its own event); add `live` to `#[dstar::page]`",
+        );
+    }
     for setting in [&args.group, &args.template, &args.layout]
         .into_iter()
         .flatten()
@@ -234,6 +242,15 @@ const TERMINATE: Shape = Shape {
     returns: None,
 };
 
+const CONNECTED: Shape = Shape {
+    is_async: true,
+    receiver: Want::Exclusive,
+    inputs: &["cx: &mut Ctx<'_>"],
+    optional: 0,
+    too_many: "`connected` takes only `cx: &mut Ctx<'_>`; remove this parameter",
+    returns: Some("dstar::Result<()>"),
+};
+
 const HANDLER: Shape = Shape {
     is_async: true,
     receiver: Want::Exclusive,
@@ -271,7 +288,11 @@ fn methods(page: &Page, errors: &mut Errors) {
             ),
         }
     }
-    for (method, shape) in [(&page.info, INFO), (&page.terminate, TERMINATE)] {
+    for (method, shape) in [
+        (&page.info, INFO),
+        (&page.terminate, TERMINATE),
+        (&page.connected, CONNECTED),
+    ] {
         let Some(method) = method else { continue };
         if !live {
             errors.spanned(

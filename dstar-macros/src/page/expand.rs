@@ -22,6 +22,7 @@ pub(crate) fn page(page: &Page) -> TokenStream {
     let event = event(page);
     let info = info(page);
     let terminate = terminate(page);
+    let connected = connected(page);
     quote! {
         #item
 
@@ -33,6 +34,7 @@ pub(crate) fn page(page: &Page) -> TokenStream {
             #event
             #info
             #terminate
+            #connected
         }
     }
 }
@@ -115,6 +117,9 @@ fn route(page: &Page) -> TokenStream {
     }
     if args.background.is_some() {
         route.extend(quote!(.background()));
+    }
+    if args.keep_signals.is_some() {
+        route.extend(quote!(.keep_signals()));
     }
     for (setter, setting) in [
         ("group", &args.group),
@@ -225,6 +230,21 @@ fn terminate(page: &Page) -> TokenStream {
     let future = future(Some(method), &quote!(()));
     quote! {
         fn terminate(&mut self) -> #future {
+            #call
+        }
+    }
+}
+
+fn connected(page: &Page) -> TokenStream {
+    let Some(method) = &page.connected else {
+        return TokenStream::new();
+    };
+    let cx = local("cx");
+    let args = [this(Some(method)), argument("cx", Some(method), 0)];
+    let call = call(page, Some(method), "connected", &args);
+    let future = future(Some(method), &quote!(#RESULT<()>));
+    quote! {
+        fn connected(&mut self, #cx: &mut #CTX<'_>) -> #future {
             #call
         }
     }

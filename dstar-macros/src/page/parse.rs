@@ -30,6 +30,8 @@ pub(crate) struct Page {
     pub(crate) render: Option<Method>,
     pub(crate) info: Option<Method>,
     pub(crate) terminate: Option<Method>,
+    /// `connected`: runs when a live page's stream attaches.
+    pub(crate) connected: Option<Method>,
     /// Methods marked `#[event]`, in the order they are written.
     pub(crate) handlers: Vec<Method>,
 }
@@ -41,6 +43,8 @@ pub(crate) struct Args {
     pub(crate) live: Option<Ident>,
     /// `background`: the page's stream stays open while its tab is hidden.
     pub(crate) background: Option<Ident>,
+    /// `keep_signals`: the session keeps the signals of the page's last event.
+    pub(crate) keep_signals: Option<Ident>,
     pub(crate) group: Option<Setting>,
     pub(crate) template: Option<Setting>,
     pub(crate) layout: Option<Setting>,
@@ -120,8 +124,7 @@ impl Method {
     }
 }
 
-const ARGUMENTS: &str =
-    "expected one of: `path`, `live`, `background`, `group`, `template`, `layout`, `title`";
+const ARGUMENTS: &str = "expected one of: `path`, `live`, `background`, `keep_signals`, `group`, `template`, `layout`, `title`";
 
 /// Parses `#[dstar::page(...)]`'s arguments, reporting each bad one.
 pub(crate) fn args(tokens: TokenStream, errors: &mut Errors) -> Args {
@@ -197,6 +200,7 @@ fn named_arg(args: &mut Args, key: Ident, value: Option<(Token![=], Expr)>, erro
     let flag = match name.as_str() {
         "live" => Some(&mut args.live),
         "background" => Some(&mut args.background),
+        "keep_signals" => Some(&mut args.keep_signals),
         _ => None,
     };
     if let Some(flag) = flag {
@@ -312,6 +316,7 @@ pub(crate) fn page(
     };
 
     let (mut mount, mut render, mut info, mut terminate) = (None, None, None, None);
+    let mut connected = None;
     let mut handlers = Vec::new();
     let mut macros = Vec::new();
     for member in &mut item.items {
@@ -334,6 +339,7 @@ pub(crate) fn page(
             "render" => &mut render,
             "info" => &mut info,
             "terminate" => &mut terminate,
+            "connected" => &mut connected,
             _ if method.event.is_some() => {
                 handlers.push(method);
                 continue;
@@ -356,6 +362,7 @@ pub(crate) fn page(
         render,
         info,
         terminate,
+        connected,
         handlers,
     })
 }

@@ -128,6 +128,9 @@
         if (line === "") {
           if (id !== null) lastId = id;
           if (type.startsWith("datastar") && data.length) deliver(type, data);
+          // An event of the page's own type (`Ctx::send_event`) goes to its listeners.
+          else if (type && data.length)
+            document.dispatchEvent(new CustomEvent("dstar-event", { detail: { type, data: data.join("\n") } }));
           type = "";
           data = [];
           id = null;

@@ -24,7 +24,7 @@ use super::page::{LivePage, LiveTarget};
 use super::queue::{End, StreamQueue};
 use super::stream::LiveBody;
 use super::task::{Session, final_script};
-use super::tokens::{nav_token, token_signals};
+use super::tokens::{nav_token, token_signals_with};
 use crate::app::App;
 use crate::compress::Encoder;
 use crate::document::{Shell, document, error_page, html_response, path_and_query};
@@ -122,6 +122,7 @@ async fn start<P: Page>(
     // Kept for the session's life: without spare capacity (a first push reserves four).
     subscriptions.shrink_to_fit();
     let title = mount.title.take();
+    let signals = std::mem::take(&mut mount.signals);
     let prefix = mount_prefix(parts);
     crate::error::check_mount_prefix(prefix)?;
     // The page's URL as the browser sees it: what history entries and `dstar.url` show.
@@ -137,7 +138,7 @@ async fn start<P: Page>(
     let shell = Shell {
         title: title.as_deref(),
         body: &body,
-        root_attributes: &root_attributes(app, &P::ROUTE, id, prefix),
+        root_attributes: &root_attributes(app, &P::ROUTE, id, prefix, signals),
         head: &crate::protocol::navigation_client_script(
             prefix,
             &nav_token(app, id),
@@ -202,10 +203,16 @@ fn new_session(
     )
 }
 
-/// The attributes of a live page's root: its token signals and the start of its stream (under
-/// `prefix`).
-fn root_attributes(app: &App, route: &Route, id: u128, prefix: &str) -> String {
-    let signals = token_signals(app, id);
+/// The attributes of a live page's root: its initial signals (`Mount::signal`) with its token
+/// signals, and the start of its stream (under `prefix`).
+fn root_attributes(
+    app: &App,
+    route: &Route,
+    id: u128,
+    prefix: &str,
+    signals: serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let signals = token_signals_with(app, id, signals);
     let config = app.sessions().config();
     let stream = crate::protocol::live_start(
         prefix,

@@ -98,6 +98,9 @@ pub struct Registry {
     tasks: AtomicUsize,
     /// Woken when the last task ends, for [`shutdown`](Self::shutdown).
     idle: Notify,
+    /// The last event's signals of sessions whose page keeps them (`keep_signals`): beside
+    /// the sessions rather than in them, so pages that do not ask pay nothing.
+    kept: Mutex<HashMap<u128, Bytes>>,
     tags: Mutex<Tags>,
 }
 
@@ -156,6 +159,7 @@ impl Registry {
             tasks: AtomicUsize::new(0),
             idle: Notify::new(),
             tags: Mutex::default(),
+            kept: Mutex::new(HashMap::new()),
         }
     }
 
@@ -195,6 +199,23 @@ impl Registry {
             .iter()
             .filter(|session| session.push_control(Command::End(ending.clone())))
             .count()
+    }
+
+    /// Keeps `signals`, the last event's, for session `id` (a `keep_signals` page).
+    pub(crate) fn keep_signals(&self, id: u128, signals: Bytes) {
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, signals);
+    }
+
+    /// The signals kept for session `id`, if any.
+    pub(crate) fn kept_signals(&self, id: u128) -> Option<Bytes> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// The settings sessions run with.
@@ -355,6 +376,12 @@ impl Registry {
     }
 
     pub(crate) fn remove(&self, id: u128) {
+        {
+            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.remove(&id).is_some() && kept.is_empty() {
+                *kept = HashMap::new();
+            }
+        }
         let mut slots = self.lock();
         let index = slot_index(id);
         if slots.slab.get(index).is_some_and(|slot| slot.id == id) {
@@ -451,6 +478,23 @@ pub(crate) enum Command {
     Pause,
     Disconnect,
     Shutdown,
+    /// Render the page and answer with it (`SessionHandle::snapshot`).
+    Snapshot(oneshot::Sender<Result<Snapshot>>),
+}
+
+/// A live session's page as it is now, taken without subscribing to its stream
+/// ([`SessionHandle::snapshot`]): for a debug page, an admin view, a test.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The page body rendered from the page's current state (the root's content).
+    pub html: String,
+    /// The page's URL as the browser sees it (with the mount prefix and the query).
+    pub url: String,
+    /// The signals the session's last event carried, when the page keeps them
+    /// (`keep_signals`); `None` otherwise and before the first event. The browser's signals
+    /// live in the browser: the server knows only what events send it.
+    pub signals: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for Command {
@@ -463,6 +507,7 @@ impl std::fmt::Debug for Command {
             Command::Detached(_) => "Detached",
             Command::Navigate(_) => "Navigate",
             Command::Rerender => "Rerender",
+            Command::Snapshot(_) => "Snapshot",
             Command::End(_) => "End",
             Command::Pause => "Pause",
             Command::Disconnect => "Disconnect",
@@ -626,6 +671,27 @@ impl SessionHandle {
     /// mailbox is full.
     pub fn send_events(&self, events: Bytes) -> bool {
         self.mailbox.push(Command::Shared(events)).is_ok()
+    }
+
+    /// The page as it is now: its body rendered from the current state, its URL and the
+    /// signals it keeps, without subscribing to its stream. Asked in turn with the events and
+    /// messages already sent to the session, so it reflects them.
+    ///
+    /// ```ignore
+    /// let snapshot = handle.snapshot().await?;
+    /// assert!(snapshot.html.contains("Count: 3"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `503` when the session has ended or its mailbox is full; the page's render error when
+    /// it does not render.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let (reply, answer) = oneshot::channel();
+        if self.mailbox.push(Command::Snapshot(reply)).is_err() {
+            return Err(session_unavailable());
+        }
+        answer.await.unwrap_or_else(|_| Err(session_unavailable()))
     }
 
     /// Asks the session for one full render of its page, as after its stream queue overflowed:

@@ -138,4 +138,4 @@ pub(crate) mod stream;
 pub(crate) mod task;
 pub(crate) mod tokens;
 
-pub use handle::{Registry, SessionConfig, SessionHandle};
+pub use handle::{Registry, SessionConfig, SessionHandle, Snapshot};

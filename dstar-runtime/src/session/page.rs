@@ -17,6 +17,7 @@ pub(crate) trait LivePage: Send {
     fn event<'a>(&'a mut self, cx: &'a mut Ctx<'_>, event: Event<'a>) -> BoxFuture<'a, Result<()>>;
     fn info<'a>(&'a mut self, cx: &'a mut Ctx<'_>, message: Message) -> BoxFuture<'a, Result<()>>;
     fn terminate(&mut self) -> BoxFuture<'_, ()>;
+    fn connected<'a>(&'a mut self, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>>;
 }
 
 impl<P: Page> LivePage for P {
@@ -38,6 +39,10 @@ impl<P: Page> LivePage for P {
 
     fn terminate(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(Page::terminate(self))
+    }
+
+    fn connected<'a>(&'a mut self, cx: &'a mut Ctx<'_>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Page::connected(self, cx))
     }
 }
 

@@ -14,7 +14,7 @@ use tracing::{Instrument, Span, info_span};
 use super::handle::{Attach, Command, EventCommand, Mailbox, Navigate, SessionHandle, short_id};
 use super::page::LivePage;
 use super::queue::{End, StreamQueue};
-use super::tokens::{nav_token, token_signals};
+use super::tokens::{nav_token, token_signals, token_signals_with};
 use crate::app::App;
 use crate::document::write_root_patch;
 use crate::error::{Error, Result};
@@ -142,6 +142,14 @@ impl Session {
         } else {
             Waiting::Connect
         };
+        if matches!(waiting, Waiting::Attached)
+            && let Some(ending) = Box::pin(self.connected()).await
+        {
+            // Ended on purpose by `connected` itself: as after the loop below.
+            self.end_on_purpose(ending);
+            self.page.terminate().await;
+            return;
+        }
         let mut deadline = Instant::now() + self.app.sessions().config().connect_deadline;
         let mailbox = self.mailbox.clone();
         loop {
@@ -206,6 +214,10 @@ impl Session {
                 Command::Attach(attach) => {
                     self.attach(*attach);
                     waiting = Waiting::Attached;
+                    if let Some(ending) = Box::pin(self.connected()).await {
+                        self.end_on_purpose(ending);
+                        break;
+                    }
                 }
                 Command::Detached(generation) => {
                     if generation == self.generation && self.stream.is_some() {
@@ -228,6 +240,9 @@ impl Session {
                     let _ = reply.send(result);
                 }
                 Command::Rerender => self.rerender(),
+                Command::Snapshot(reply) => {
+                    let _ = reply.send(self.snapshot());
+                }
                 Command::End(ending) => {
                     self.end_on_purpose(ending);
                     break;
@@ -327,7 +342,7 @@ impl Session {
             route: self.page.route(),
             page: live_page_value(&self.url, self.prefix()),
         };
-        write_root_patch(&mut out, &self.page.render(&view)?);
+        write_root_patch(&self.app, &mut out, &self.page.render(&view)?);
         self.seq = attach.last_event_id.unwrap_or(0);
         self.generation = attach.generation;
         self.stream = Some(attach.queue);
@@ -363,6 +378,10 @@ impl Session {
         let started = std::time::Instant::now();
         let app = self.app.clone();
         let route = self.page.route();
+        if route.keep_signals {
+            // Shared, not copied: the event's own buffer.
+            app.sessions().keep_signals(self.id, event.signals.clone());
+        }
         let prefix = self.prefix().to_owned();
         let mut cx = Ctx::new(&app, route, &prefix, PageData::Value(self.page_value()));
         cx.session = Some(self.handle());
@@ -396,6 +415,31 @@ impl Session {
         let rerender = result.is_ok() && cx.render != Render::Never;
         let ending = self.finish(cx, rerender);
         (result, ending)
+    }
+
+    /// Runs the page's `connected` for the stream just attached; a failure is reported as
+    /// `info`'s are. Hands back how it ended the session, if it did.
+    async fn connected(&mut self) -> Option<SessionEnd> {
+        let app = self.app.clone();
+        let route = self.page.route();
+        let prefix = self.prefix().to_owned();
+        let mut cx = Ctx::new(&app, route, &prefix, PageData::Value(self.page_value()));
+        cx.session = Some(self.handle());
+        let span = info_span!(
+            parent: self.span_id(),
+            "connected",
+            page = route.name,
+            session = %short_id(self.id)
+        );
+        let result = self.page.connected(&mut cx).instrument(span).await;
+        let rerender = result.is_ok() && cx.render == Render::Always;
+        let ending = self.finish(cx, rerender);
+        if let Err(err) = result {
+            let report = format!("`connected` of `{}` failed: {err}", route.name);
+            crate::error::log(crate::error::Level::Error, &report);
+            self.console_error(&report);
+        }
+        ending
     }
 
     fn handle(&self) -> SessionHandle {
@@ -437,7 +481,7 @@ impl Session {
         if rerender {
             let view = cx.view();
             match self.page.render(&view) {
-                Ok(body) => write_root_patch(&mut cx.out, &body),
+                Ok(body) => write_root_patch(&self.app, &mut cx.out, &body),
                 Err(err) => crate::error::log(
                     crate::error::Level::Error,
                     &format!("render of `{}` failed: {err}", self.page.route().name),
@@ -548,8 +592,28 @@ impl Session {
         };
         let body = self.page.render(&view)?;
         let mut out = Vec::new();
-        write_root_patch(&mut out, &body);
+        write_root_patch(&self.app, &mut out, &body);
         Ok(self.stamp(&out))
+    }
+
+    /// The page as it is now, for `SessionHandle::snapshot`.
+    fn snapshot(&self) -> Result<super::handle::Snapshot> {
+        let view = View {
+            app: &self.app,
+            route: self.page.route(),
+            page: self.page_value(),
+        };
+        let html = self.page.render(&view)?.0;
+        let signals = self
+            .app
+            .sessions()
+            .kept_signals(self.id)
+            .and_then(|raw| serde_json::from_slice(&raw).ok());
+        Ok(super::handle::Snapshot {
+            html,
+            url: self.url.clone(),
+            signals,
+        })
     }
 
     /// Renders the page again and sends it whole (live reload). A template that no longer
@@ -630,6 +694,7 @@ impl Session {
         };
         let subscriptions = std::mem::take(&mut mount.subscriptions).into_boxed_slice();
         let title = mount.title.take();
+        let signals = std::mem::take(&mut mount.signals);
         drop(mount);
 
         self.page.terminate().await;
@@ -658,7 +723,8 @@ impl Session {
             (self.prefix(), &nav.parts),
         )?;
         let mut out = Vec::new();
-        let json = token_signals(&app, self.id);
+        // The new page's initial signals (`Mount::signal`) with fresh tokens.
+        let json = token_signals_with(&app, self.id, signals);
         PatchSignals::raw(&json).write_to(&mut out);
         let view = View {
             app: &app,
@@ -666,7 +732,7 @@ impl Session {
             page: self.page_value(),
         };
         let body = self.page.render(&view)?;
-        write_root_patch(&mut out, &body);
+        write_root_patch(&self.app, &mut out, &body);
         let script = crate::protocol::after_navigation_script(
             &title,
             &self.url,

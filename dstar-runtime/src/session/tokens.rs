@@ -12,8 +12,17 @@ const STREAM_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The token signals of session `id`, as the JSON object the root's `data-signals` holds.
 pub(crate) fn token_signals(app: &App, id: u128) -> String {
+    token_signals_with(app, id, serde_json::Map::new())
+}
+
+/// The token signals of session `id` added to the page's own initial signals (`signals`,
+/// from `Mount::signal`), as one JSON object.
+pub(crate) fn token_signals_with(
+    app: &App,
+    id: u128,
+    mut signals: serde_json::Map<String, serde_json::Value>,
+) -> String {
     let ttl = app.sessions().config().token_ttl;
-    let mut signals = serde_json::Map::new();
     signals.insert(
         TOKEN_SIGNAL.to_owned(),
         app.keys().sign(Purpose::Csrf, id, ttl).into(),

@@ -70,7 +70,36 @@ struct ExecuteScriptCall {
     script: String,
     auto_remove: Option<bool>,
     #[serde(default)]
-    attributes: serde_json::Map<String, Value>,
+    attributes: Ordered,
+}
+
+/// A JSON object's entries in the order the input gives them. `serde_json::Map` sorts its keys
+/// (unless the whole build turns on `preserve_order`), and the official cases expect the
+/// script's attributes in the order they were given (`type` before `blocking`).
+#[derive(Debug, Default)]
+struct Ordered(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Ordered(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 async fn test(Signals(input): Signals<Input>) -> Result<Sse, (axum::http::StatusCode, String)> {
@@ -134,6 +163,7 @@ fn encode(call: &SdkCall, out: &mut Vec<u8>) -> Result<(), String> {
         SdkCall::ExecuteScript(call) => {
             let attributes: Vec<(&str, String)> = call
                 .attributes
+                .0
                 .iter()
                 .map(|(name, value)| {
                     let value = match value {

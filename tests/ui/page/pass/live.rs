@@ -1,4 +1,5 @@
-//! A live page with `info`, `terminate`, a group and a catch-all path.
+//! A live page with `info`, `terminate`, `connected`, kept signals, a group and a catch-all
+//! path.
 
 use dstar::{Ctx, Html, Message, Mount, View};
 
@@ -15,6 +16,7 @@ struct Chat {
     path = "/chat/{room}/{*rest}",
     live,
     background,
+    keep_signals,
     group = "main",
     layout = "app.html"
 )]
@@ -45,11 +47,16 @@ impl Chat {
     async fn terminate(&mut self) {
         self.lines.clear();
     }
+
+    async fn connected(&mut self, cx: &mut Ctx<'_>) -> dstar::Result<()> {
+        cx.patch_signals(&serde_json::json!({ "lines": self.lines.len() }))
+    }
 }
 
 fn main() {
     let route = <Chat as dstar::Page>::ROUTE;
     assert!(route.live);
     assert!(route.background);
+    assert!(route.keep_signals);
     assert_eq!(route.group, "main");
 }

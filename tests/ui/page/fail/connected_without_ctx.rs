@@ -1,0 +1,20 @@
+use dstar::{Html, Mount, View};
+
+struct Home;
+
+#[dstar::page("/", live)]
+impl Home {
+    async fn mount(_mount: &mut Mount<'_>) -> dstar::Result<Self> {
+        Ok(Home)
+    }
+
+    fn render(&self, _view: &View<'_>) -> dstar::Result<Html> {
+        Ok(Html::default())
+    }
+
+    async fn connected(&mut self) -> dstar::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() {}
